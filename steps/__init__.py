@@ -1,0 +1,1 @@
+"""Thin command-line steps of the pipeline: ``python -m steps.<name> --help``."""

@@ -1,0 +1,28 @@
+"""What every step shares: logging, and turning a PipelineError into a one-line exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from heartml.errors import PipelineError
+
+log = logging.getLogger("steps")
+
+
+def run(step: str, main: Callable[[], None]) -> int:
+    """Run a step's body; on a PipelineError log one line, annotate GitHub, return 1."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    try:
+        main()
+    except PipelineError as exc:
+        log.error("%s failed: %s", step, exc)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            # Shows the reason on the run's page, not only in the log.
+            print(f"::error title={step} failed::{exc}", file=sys.stderr)
+        return 1
+    return 0

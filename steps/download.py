@@ -1,0 +1,47 @@
+"""Download the latest dataset from the store: ``python -m steps.download``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from heartml import config
+from heartml.registry import DATASET_KEY
+from heartml.store import open_store
+from heartml.training import sha256_bytes
+from steps._cli import run
+
+log = logging.getLogger("steps.download")
+
+
+def download_dataset(store_uri: str, dest: Path) -> str:
+    """Copy the store's ``dataset.csv`` to ``dest`` atomically; return its sha256."""
+    store = open_store(store_uri, timeout=config.store_timeout())
+    data = store.read_bytes(DATASET_KEY)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target and rename, so a failed download never leaves half a CSV.
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    digest = sha256_bytes(data)
+    log.info("downloaded %s -> %s (%d bytes, sha256 %s)", store.url(DATASET_KEY), dest, len(data), digest)
+    return digest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})")
+    parser.add_argument("--dest", type=Path, default=Path("datasets/default.csv"))
+    args = parser.parse_args(argv)
+    return run("download", lambda: download_dataset(config.store_uri(args.store), args.dest))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

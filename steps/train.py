@@ -1,0 +1,61 @@
+"""Train the heart-disease model: ``python -m steps.train --path datasets/default.csv``.
+
+Writes ``artifacts/pipeline.joblib`` and ``artifacts/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from heartml import config, training
+from steps._cli import run
+
+log = logging.getLogger("steps.train")
+
+
+def train_step(path: Path, out_dir: Path, run_id: str, params: training.TrainParams) -> dict:
+    """Train on the CSV at ``path`` and save the model and its metrics; return the metrics."""
+    frame = training.load_dataset(path)
+    result = training.train(frame, params)
+    model_bytes, metrics = training.build_artifacts(
+        result,
+        run_id=run_id,
+        dataset_bytes=path.read_bytes(),
+        dataset_rows=len(frame),
+        git_commit=config.git_commit(),
+        params=params,
+    )
+    training.save_artifacts(out_dir, model_bytes, metrics)
+    log.info(
+        "run %s: acc %.3f, val_acc %.3f, roc_auc %.3f on %d rows -> %s",
+        run_id,
+        metrics["acc"],
+        metrics["val_acc"],
+        metrics["roc_auc"],
+        len(frame),
+        out_dir,
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = training.TrainParams()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"), help="dataset CSV")
+    parser.add_argument("--out", type=Path, default=Path("artifacts"), help="artifacts folder")
+    parser.add_argument("--run-id", help=f"names the archived version (env {config.RUN_ID_ENV})")
+    parser.add_argument("--test-size", type=float, default=defaults.test_size)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        params = training.TrainParams(test_size=args.test_size, seed=args.seed)
+        train_step(args.path, args.out, config.run_id(args.run_id), params)
+
+    return run("train", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
