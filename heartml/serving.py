@@ -125,7 +125,8 @@ def predict_one(model: LoadedModel, record: dict[str, float | None]) -> dict[str
     frame = pd.DataFrame.from_records([record], columns=list(FEATURES)).astype(float)
     probability = float(model.pipeline.predict_proba(frame)[0, 1])
     return {
-        "diagnosis": DIAGNOSES[int(probability > 0.5)]  # as predict(): ties go to class 0,
+        # As predict(): a tie at 0.5 goes to class 0.
+        "diagnosis": DIAGNOSES[int(probability > 0.5)],
         "probability": probability,
         "run_id": model.run_id,
     }

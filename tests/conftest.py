@@ -1,0 +1,175 @@
+"""Shared fixtures: real stand-ins on loopback (GCS emulator, functions-framework)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = REPO / "datasets" / "default.csv"
+BUCKET = "heartml-test"
+
+SAMPLE_RECORD = json.loads((REPO / "datasets" / "sample_request.json").read_text())
+
+
+def free_port() -> int:
+    """Return a TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """Start gcp-storage-emulator in-process and point google-cloud-storage at it."""
+    from gcp_storage_emulator.server import create_server
+
+    server = create_server("127.0.0.1", 0, in_memory=True, default_bucket=BUCKET)
+    server.start()
+    host = f"http://127.0.0.1:{server._api._httpd.server_port}"
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = host
+    yield host
+    server.stop()
+    if previous is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def gcs_uri(gcs_emulator: str) -> str:
+    """A fresh ``gs://`` root in the emulator bucket, one per test."""
+    return f"gs://{BUCKET}/t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def local_uri(tmp_path: Path) -> str:
+    """A fresh local-folder store, one per test."""
+    return str(tmp_path / "store")
+
+
+@pytest.fixture(params=["local", "gcs"])
+def store_uri(request: pytest.FixtureRequest) -> str:
+    """Each store-level test runs against a local folder and the emulator bucket."""
+    if request.param == "local":
+        return request.getfixturevalue("local_uri")
+    return request.getfixturevalue("gcs_uri")
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train once on the shipped dataset; tests copy from here instead of retraining."""
+    from steps import train
+
+    out = tmp_path_factory.mktemp("artifacts")
+    assert train.main(["--path", str(DATASET), "--out", str(out), "--run-id", "fixture-run"]) == 0
+    return out
+
+
+@pytest.fixture
+def artifacts_copy(trained_artifacts: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained artifacts a test may alter."""
+    return Path(shutil.copytree(trained_artifacts, tmp_path / "artifacts"))
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: this one, with the repo importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def run_step(name: str, *args: str, cwd: Path = REPO, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m steps.<name>`` as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", f"steps.{name}", *args],
+        cwd=cwd,
+        env=python_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@dataclass
+class ServedFunction:
+    """A functions-framework process serving ``main.py`` over real HTTP."""
+
+    url: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def serve_function(
+    tmp_path: Path, target: str = "predict_handler", cwd: Path = REPO, **env: str
+) -> ServedFunction:
+    """Start functions-framework on a free port and wait until it answers."""
+    port = free_port()
+    log_path = tmp_path / f"ff-{port}.log"
+    handle = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("functions-framework")),
+            "--target",
+            target,
+            "--source",
+            str(REPO / "main.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=cwd,
+        env=python_env(**env),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"functions-framework exited {process.returncode}:\n{log_path.read_text()}")
+        try:
+            requests.get(url, timeout=1)
+            return ServedFunction(url=url, process=process, log_path=log_path)
+        except requests.ConnectionError:
+            time.sleep(0.05)  # polling for readiness against a deadline, not guessing
+    stop_function(process)
+    raise RuntimeError(f"functions-framework did not answer within 60 s:\n{log_path.read_text()}")
+
+
+def stop_function(process: subprocess.Popen[str]) -> None:
+    """Stop a served function and its gunicorn workers."""
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def free_tcp_port() -> int:
+    """A loopback port with nothing listening on it."""
+    return free_port()
