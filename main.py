@@ -27,10 +27,7 @@ LOCAL_MODEL_PATH = "artifacts/pipeline.joblib"
 def _load_live_model() -> tuple[serving.LoadedModel | None, str | None]:
     uri = os.environ.get(config.STORE_ENV)
     try:
-        if uri:
-            source = open_store(uri, timeout=config.store_timeout())
-        else:
-            source = LOCAL_MODEL_PATH
+        source = open_store(uri, timeout=config.store_timeout()) if uri else LOCAL_MODEL_PATH
         return serving.load_model(source), None
     except PipelineError as exc:
         log.error("model not loaded: %s", exc)

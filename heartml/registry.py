@@ -18,9 +18,9 @@ import json
 import logging
 from typing import Any
 
+from heartml.artifacts import check_integrity, metrics_json
 from heartml.errors import PipelineError
 from heartml.store import Store
-from heartml.training import sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,6 @@ def metrics_key(run_id: str) -> str:
     return f"models/metrics/{run_id}.json"
 
 
-class IntegrityError(PipelineError):
-    """A model's bytes do not match the sha256 its metrics record."""
-
-
-def check_integrity(model_bytes: bytes, metrics: dict[str, Any], where: str) -> None:
-    """Raise IntegrityError unless ``model_bytes`` hash to ``metrics['model_sha256']``."""
-    expected = metrics.get("model_sha256")
-    actual = sha256_bytes(model_bytes)
-    if expected != actual:
-        raise IntegrityError(f"{where}: sha256 {actual[:12]}… does not match metrics {expected!r}")
-
-
 def publish(store: Store, model_bytes: bytes, metrics: dict[str, Any]) -> str:
     """Archive a model version and its metrics, then promote it to ``latest``.
 
@@ -65,8 +53,7 @@ def publish(store: Store, model_bytes: bytes, metrics: dict[str, Any]) -> str:
 
     store.write_bytes(model_key(run_id), model_bytes, exclusive=True)
     log.info("archived model %s (%d bytes)", store.url(model_key(run_id)), len(model_bytes))
-    metrics_json = json.dumps(metrics, indent=2, sort_keys=True).encode() + b"\n"
-    store.write_bytes(metrics_key(run_id), metrics_json, exclusive=True)
+    store.write_bytes(metrics_key(run_id), metrics_json(metrics), exclusive=True)
     log.info("archived metrics %s", store.url(metrics_key(run_id)))
 
     promote(store, run_id)

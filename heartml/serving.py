@@ -21,11 +21,11 @@ import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.pipeline import Pipeline
 
+from heartml.artifacts import MODEL_FORMAT
 from heartml.errors import ModelLoadError, PipelineError
 from heartml.features import DIAGNOSES, FEATURES
 from heartml.registry import LATEST_MODEL_KEY
 from heartml.store import Store
-from heartml.training import MODEL_FORMAT
 
 log = logging.getLogger(__name__)
 

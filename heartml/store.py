@@ -144,7 +144,7 @@ class GCSStore(Store):
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _call(self, action: str, key: str, fn):  # noqa: ANN001, ANN202 - thin error mapper
+    def _call(self, action: str, key: str, fn):  # noqa: ANN001 - thin error mapper
         from google.api_core import exceptions as gexc
 
         try:
@@ -186,9 +186,7 @@ class GCSStore(Store):
     def exists(self, key: str) -> bool:
         blob = self._bucket.blob(self._name(key))
         return bool(
-            self._call(
-                "check", key, lambda: blob.exists(timeout=self._timeout, retry=self._retry)
-            )
+            self._call("check", key, lambda: blob.exists(timeout=self._timeout, retry=self._retry))
         )
 
     def list_keys(self, prefix: str = "") -> list[str]:

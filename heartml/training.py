@@ -6,9 +6,7 @@ CSV and writing artifacts happen in ``load_dataset`` and ``save_artifacts``.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -28,12 +26,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from heartml.artifacts import MODEL_FORMAT, sha256_bytes
 from heartml.errors import DatasetError
 from heartml.features import CATEGORICAL_FEATURES, FEATURES, LABEL, NUMERIC_FEATURES
-
-MODEL_FORMAT = "heartml-model/1"
-MODEL_FILE = "pipeline.joblib"
-METRICS_FILE = "metrics.json"
 
 # A category code that never occurs in the data: a missing category becomes "unknown"
 # (all one-hot columns zero) instead of posing as a real code such as cp=0.
@@ -72,7 +67,7 @@ class TrainResult:
 
 
 def build_pipeline(params: TrainParams) -> Pipeline:
-    """Return the unfitted tutorial pipeline: impute, scale or one-hot, then a logistic regression."""
+    """Return the unfitted tutorial pipeline: impute, scale or one-hot, then logistic regression."""
     numeric = Pipeline(
         steps=[("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
     )
@@ -135,15 +130,12 @@ def train(frame: pd.DataFrame, params: TrainParams | None = None) -> TrainResult
         "acc": float(accuracy_score(train_y, pipeline.predict(train_x))),
         "val_acc": float(accuracy_score(val_y, pipeline.predict(val_x))),
         "roc_auc": float(roc_auc_score(val_y, pipeline.predict_proba(val_x)[:, 1])),
-        "n_train": int(len(train_x)),
-        "n_val": int(len(val_x)),
+        "n_train": len(train_x),
+        "n_val": len(val_x),
     }
-    return TrainResult(pipeline=pipeline, scores=scores, validation_index=[int(i) for i in val_x.index])
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Return the hex sha256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
+    return TrainResult(
+        pipeline=pipeline, scores=scores, validation_index=[int(i) for i in val_x.index]
+    )
 
 
 def runtime_versions() -> dict[str, str]:
@@ -198,12 +190,3 @@ def build_artifacts(
         "model_sha256": sha256_bytes(model_bytes),
     }
     return model_bytes, metrics
-
-
-def save_artifacts(out_dir: str | Path, model_bytes: bytes, metrics: dict[str, Any]) -> Path:
-    """Write ``pipeline.joblib`` and ``metrics.json`` into ``out_dir``; return the folder."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MODEL_FILE).write_bytes(model_bytes)
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    return out

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 from heartml import config
+from heartml.artifacts import sha256_bytes
 from heartml.registry import DATASET_KEY
 from heartml.store import open_store
-from heartml.training import sha256_bytes
 from steps._cli import run
 
 log = logging.getLogger("steps.download")
@@ -31,13 +31,17 @@ def download_dataset(store_uri: str, dest: Path) -> str:
     finally:
         Path(tmp).unlink(missing_ok=True)
     digest = sha256_bytes(data)
-    log.info("downloaded %s -> %s (%d bytes, sha256 %s)", store.url(DATASET_KEY), dest, len(data), digest)
+    log.info(
+        "downloaded %s -> %s (%d bytes, sha256 %s)", store.url(DATASET_KEY), dest, len(data), digest
+    )
     return digest
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})")
+    parser.add_argument(
+        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
+    )
     parser.add_argument("--dest", type=Path, default=Path("datasets/default.csv"))
     args = parser.parse_args(argv)
     return run("download", lambda: download_dataset(config.store_uri(args.store), args.dest))

@@ -9,7 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from heartml import config, training
+from heartml import artifacts, config, training
 from steps._cli import run
 
 log = logging.getLogger("steps.train")
@@ -27,7 +27,7 @@ def train_step(path: Path, out_dir: Path, run_id: str, params: training.TrainPar
         git_commit=config.git_commit(),
         params=params,
     )
-    training.save_artifacts(out_dir, model_bytes, metrics)
+    artifacts.save_artifacts(out_dir, model_bytes, metrics)
     log.info(
         "run %s: acc %.3f, val_acc %.3f, roc_auc %.3f on %d rows -> %s",
         run_id,
@@ -43,7 +43,9 @@ def train_step(path: Path, out_dir: Path, run_id: str, params: training.TrainPar
 def main(argv: list[str] | None = None) -> int:
     defaults = training.TrainParams()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"), help="dataset CSV")
+    parser.add_argument(
+        "--path", type=Path, default=Path("datasets/default.csv"), help="dataset CSV"
+    )
     parser.add_argument("--out", type=Path, default=Path("artifacts"), help="artifacts folder")
     parser.add_argument("--run-id", help=f"names the archived version (env {config.RUN_ID_ENV})")
     parser.add_argument("--test-size", type=float, default=defaults.test_size)

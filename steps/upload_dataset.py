@@ -10,10 +10,10 @@ import logging
 from pathlib import Path
 
 from heartml import config
+from heartml.artifacts import sha256_bytes
 from heartml.errors import DatasetError
 from heartml.registry import DATASET_KEY
 from heartml.store import open_store
-from heartml.training import sha256_bytes
 from steps._cli import run
 
 log = logging.getLogger("steps.upload_dataset")
@@ -30,13 +30,17 @@ def upload_dataset(store_uri: str, source: Path) -> str:
     store = open_store(store_uri, timeout=config.store_timeout())
     store.write_bytes(DATASET_KEY, data)
     digest = sha256_bytes(data)
-    log.info("uploaded %s -> %s (%d bytes, sha256 %s)", source, store.url(DATASET_KEY), len(data), digest)
+    log.info(
+        "uploaded %s -> %s (%d bytes, sha256 %s)", source, store.url(DATASET_KEY), len(data), digest
+    )
     return digest
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})")
+    parser.add_argument(
+        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
+    )
     parser.add_argument("--source", type=Path, default=Path("datasets/default.csv"))
     args = parser.parse_args(argv)
     return run("upload_dataset", lambda: upload_dataset(config.store_uri(args.store), args.source))

@@ -9,7 +9,12 @@ import pytest
 from heartml import config
 from heartml.errors import ConfigError
 
-CLEAN = {"PIPELINE_STORE": None, "PIPELINE_RUN_ID": None, "GITHUB_RUN_ID": None, "GITHUB_RUN_ATTEMPT": None}
+CLEAN = {
+    "PIPELINE_STORE": None,
+    "PIPELINE_RUN_ID": None,
+    "GITHUB_RUN_ID": None,
+    "GITHUB_RUN_ATTEMPT": None,
+}
 
 
 def _set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]) -> None:

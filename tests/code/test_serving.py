@@ -9,7 +9,8 @@ import joblib
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from heartml import serving, training
+from heartml import serving
+from heartml.artifacts import MODEL_FORMAT
 from heartml.errors import ModelLoadError
 from heartml.features import FEATURES
 from tests.conftest import SAMPLE_RECORD
@@ -71,7 +72,7 @@ def test_a_model_from_another_scikit_learn_is_refused(trained_artifacts) -> None
     [
         DummyClassifier(),  # a bare estimator, as the tutorial saved
         {"format": "something-else", "pipeline": None, "metadata": {}},
-        {"format": training.MODEL_FORMAT, "pipeline": "not a model", "metadata": {}},
+        {"format": MODEL_FORMAT, "pipeline": "not a model", "metadata": {}},
     ],
 )
 def test_files_not_written_by_steps_train_are_refused(payload) -> None:

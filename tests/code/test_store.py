@@ -33,7 +33,7 @@ def test_exclusive_write_never_replaces_an_existing_object(store_uri: str) -> No
 
 def test_reading_a_missing_key_names_it(store_uri: str) -> None:
     store = open_store(store_uri)
-    with pytest.raises(ObjectNotFound, match="dataset.csv does not exist"):
+    with pytest.raises(ObjectNotFound, match=r"dataset\.csv does not exist"):
         store.read_bytes("dataset.csv")
 
 
@@ -82,5 +82,5 @@ def test_open_store_rejects_unusable_uris(uri: str) -> None:
 def test_unreachable_bucket_fails_fast_with_a_store_error(monkeypatch, free_tcp_port) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_tcp_port}")
     store = open_store("gs://bucket/prefix", timeout=2)
-    with pytest.raises(StoreError, match="cannot read gs://bucket/prefix/dataset.csv"):
+    with pytest.raises(StoreError, match=r"cannot read gs://bucket/prefix/dataset\.csv"):
         store.read_bytes("dataset.csv")

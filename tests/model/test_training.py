@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from heartml import training
+from heartml.artifacts import sha256_bytes
 from heartml.errors import DatasetError
 from tests.conftest import DATASET
 
@@ -22,9 +23,7 @@ def test_same_data_and_seed_give_the_same_scores_and_coefficients(frame) -> None
     first, second = training.train(frame), training.train(frame)
     for name in ("acc", "val_acc", "roc_auc"):
         assert first.scores[name] == second.scores[name]
-    np.testing.assert_array_equal(
-        first.pipeline[-1].coef_, second.pipeline[-1].coef_
-    )
+    np.testing.assert_array_equal(first.pipeline[-1].coef_, second.pipeline[-1].coef_)
     assert first.validation_index == second.validation_index
 
 
@@ -58,8 +57,8 @@ def test_metrics_record_lineage_and_the_tutorial_fields(trained_artifacts) -> No
     assert metrics["timestamp"].endswith("Z")
     assert metrics["run_id"] == "fixture-run"
     assert metrics["dataset"]["rows"] == 303
-    assert metrics["dataset"]["sha256"] == training.sha256_bytes(DATASET.read_bytes())
-    assert metrics["model_sha256"] == training.sha256_bytes(
+    assert metrics["dataset"]["sha256"] == sha256_bytes(DATASET.read_bytes())
+    assert metrics["model_sha256"] == sha256_bytes(
         (trained_artifacts / "pipeline.joblib").read_bytes()
     )
     assert set(metrics["versions"]) >= {"python", "scikit-learn", "pandas"}
@@ -70,7 +69,10 @@ def test_metrics_record_lineage_and_the_tutorial_fields(trained_artifacts) -> No
     [
         (b"", "is empty"),
         (b"age,sex\n1,2\n", r"lacks column\(s\): trestbps"),
-        ("age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,target\n".encode(), "no rows"),
+        (
+            b"age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,target\n",
+            "no rows",
+        ),
     ],
 )
 def test_unusable_datasets_are_refused_with_the_reason(tmp_path, content, reason) -> None:

@@ -1,0 +1,63 @@
+"""The files a training run produces, and how their integrity is checked.
+
+Kept free of scikit-learn imports so that steps which only move files start fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from heartml.errors import PipelineError
+
+MODEL_FORMAT = "heartml-model/1"
+MODEL_FILE = "pipeline.joblib"
+METRICS_FILE = "metrics.json"
+
+
+class IntegrityError(PipelineError):
+    """A model's bytes do not match the sha256 its metrics record."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_integrity(model_bytes: bytes, metrics: dict[str, Any], where: str) -> None:
+    """Raise IntegrityError unless ``model_bytes`` hash to ``metrics['model_sha256']``."""
+    expected = metrics.get("model_sha256")
+    actual = sha256_bytes(model_bytes)
+    if expected != actual:
+        raise IntegrityError(f"{where}: sha256 {actual[:12]}… does not match metrics {expected!r}")
+
+
+def metrics_json(metrics: dict[str, Any]) -> bytes:
+    """Serialise a metrics record the one way the pipeline writes it."""
+    return json.dumps(metrics, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def save_artifacts(out_dir: str | Path, model_bytes: bytes, metrics: dict[str, Any]) -> Path:
+    """Write ``pipeline.joblib`` and ``metrics.json`` into ``out_dir``; return the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODEL_FILE).write_bytes(model_bytes)
+    (out / METRICS_FILE).write_bytes(metrics_json(metrics))
+    return out
+
+
+def read_artifacts(out_dir: str | Path) -> tuple[bytes, dict[str, Any]]:
+    """Return the model bytes and metrics a training run left in ``out_dir``."""
+    out = Path(out_dir)
+    try:
+        model_bytes = (out / MODEL_FILE).read_bytes()
+        metrics = json.loads((out / METRICS_FILE).read_text())
+    except FileNotFoundError as exc:
+        raise PipelineError(
+            f"no trained artifact at {exc.filename}; run steps.train first"
+        ) from None
+    except ValueError as exc:
+        raise PipelineError(f"{out / METRICS_FILE} is not valid JSON: {exc}") from None
+    return model_bytes, metrics

@@ -1,0 +1,177 @@
+"""The step scripts against a local folder and the emulator bucket.
+
+Most cases call each step's ``main`` in-process for speed; the unreachable-store
+case and the workflow test run them as subprocesses, exactly as a user does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from heartml import registry
+from heartml.artifacts import IntegrityError
+from heartml.store import open_store
+from tests.conftest import DATASET, call_step, free_port, run_step
+
+
+def _publish_once(store_uri: str, work: Path, run_id: str) -> dict:
+    """Seed the store, then download, train and upload as the workflow does."""
+    (work / "datasets").mkdir(parents=True, exist_ok=True)
+    assert (
+        call_step("upload_dataset", "--source", str(DATASET), PIPELINE_STORE=store_uri).returncode
+        == 0
+    )
+    steps = [
+        ("download", "--dest", str(work / "datasets" / "default.csv")),
+        (
+            "train",
+            "--path",
+            str(work / "datasets" / "default.csv"),
+            "--out",
+            str(work / "artifacts"),
+            "--run-id",
+            run_id,
+        ),
+        ("upload", "--artifacts", str(work / "artifacts")),
+    ]
+    for name, *args in steps:
+        result = call_step(name, *args, PIPELINE_STORE=store_uri)
+        assert result.returncode == 0, result.stderr
+    return json.loads((work / "artifacts" / "metrics.json").read_text())
+
+
+def test_the_loop_lands_every_object_where_the_layout_says(store_uri: str, tmp_path: Path) -> None:
+    metrics = _publish_once(store_uri, tmp_path, "run-1")
+    store = open_store(store_uri)
+    assert store.list_keys() == [
+        "dataset.csv",
+        "models/latest.joblib",
+        "models/metrics/run-1.json",
+        "models/run-1.joblib",
+    ]
+    assert store.read_bytes("dataset.csv") == DATASET.read_bytes()
+    assert store.read_bytes("models/latest.joblib") == store.read_bytes("models/run-1.joblib")
+    assert json.loads(store.read_bytes("models/metrics/run-1.json")) == metrics
+    assert (tmp_path / "datasets" / "default.csv").read_bytes() == DATASET.read_bytes()
+
+
+def test_a_second_run_archives_beside_the_first_and_takes_latest(
+    store_uri: str, tmp_path: Path
+) -> None:
+    _publish_once(store_uri, tmp_path / "a", "run-1")
+    _publish_once(store_uri, tmp_path / "b", "run-2")
+    store = open_store(store_uri)
+    assert store.list_keys("models/metrics/") == [
+        "models/metrics/run-1.json",
+        "models/metrics/run-2.json",
+    ]
+    assert store.read_bytes("models/latest.joblib") == store.read_bytes("models/run-2.joblib")
+    assert store.read_bytes("models/run-1.joblib") != store.read_bytes("models/run-2.joblib")
+
+
+def test_an_archived_version_is_never_overwritten(store_uri: str, tmp_path: Path) -> None:
+    _publish_once(store_uri, tmp_path / "a", "same-id")
+    store = open_store(store_uri)
+    archived = store.read_bytes("models/same-id.joblib")
+    metrics = store.read_bytes("models/metrics/same-id.json")
+
+    # Retrain under the same run id (another seed, so other bytes) and try to publish.
+    work = tmp_path / "b"
+    retrain = ("--path", str(DATASET), "--out", str(work), "--run-id", "same-id", "--seed", "7")
+    assert call_step("train", *retrain).returncode == 0
+    assert (work / "pipeline.joblib").read_bytes() != archived
+    result = call_step("upload", "--artifacts", str(work), PIPELINE_STORE=store_uri)
+
+    assert result.returncode == 1
+    assert "already exists and is never overwritten" in result.stderr
+    assert store.read_bytes("models/same-id.joblib") == archived
+    assert store.read_bytes("models/metrics/same-id.json") == metrics
+    assert store.read_bytes("models/latest.joblib") == archived
+
+
+def _one_line_reason(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if " ERROR steps: " in line]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+def test_download_without_a_dataset_fails_with_the_key_and_publishes_nothing(
+    store_uri, tmp_path
+) -> None:
+    result = call_step("download", "--dest", str(tmp_path / "d.csv"), PIPELINE_STORE=store_uri)
+    assert result.returncode == 1
+    assert "dataset.csv does not exist" in _one_line_reason(result.stderr)
+    assert not (tmp_path / "d.csv").exists()
+    assert open_store(store_uri).list_keys() == []
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "is empty"), (b"not,a\nheart,table\n", "lacks column(s)"), (None, "does not exist")],
+)
+def test_a_bad_dataset_never_replaces_the_live_model(store_uri, tmp_path, content, reason) -> None:
+    _publish_once(store_uri, tmp_path / "good", "good-run")
+    store = open_store(store_uri)
+    live = store.read_bytes("models/latest.joblib")
+    keys_before = store.list_keys()
+
+    bad = tmp_path / "bad.csv"
+    if content is not None:
+        bad.write_bytes(content)
+    result = call_step(
+        "train", "--path", str(bad), "--out", str(tmp_path / "bad-artifacts"), "--run-id", "bad-run"
+    )
+    assert result.returncode == 1
+    assert reason in _one_line_reason(result.stderr)
+    assert not (tmp_path / "bad-artifacts").exists()
+
+    # What the workflow would run next has nothing to publish, and says so.
+    upload = call_step(
+        "upload", "--artifacts", str(tmp_path / "bad-artifacts"), PIPELINE_STORE=store_uri
+    )
+    assert upload.returncode == 1
+    assert "run steps.train first" in _one_line_reason(upload.stderr)
+    assert store.read_bytes("models/latest.joblib") == live
+    assert store.list_keys() == keys_before
+
+
+def test_an_unreachable_store_fails_every_step_in_one_line(trained_artifacts, tmp_path) -> None:
+    env = {
+        "PIPELINE_STORE": "gs://nowhere/heart",
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{free_port()}",
+        "PIPELINE_STORE_TIMEOUT": "2",
+    }
+    download = run_step("download", "--dest", str(tmp_path / "d.csv"), **env)
+    upload = run_step("upload", "--artifacts", str(trained_artifacts), **env)
+    for result, action in ((download, "cannot read"), (upload, "cannot check")):
+        assert result.returncode == 1
+        assert f"{action} gs://nowhere/heart/" in _one_line_reason(result.stderr)
+    assert not (tmp_path / "d.csv").exists()
+
+
+def test_upload_refuses_a_model_that_does_not_match_its_metrics(store_uri, artifacts_copy) -> None:
+    model = artifacts_copy / "pipeline.joblib"
+    model.write_bytes(model.read_bytes() + b"tampered")
+    result = call_step("upload", "--artifacts", str(artifacts_copy), PIPELINE_STORE=store_uri)
+    assert result.returncode == 1
+    assert "does not match metrics" in _one_line_reason(result.stderr)
+    assert open_store(store_uri).list_keys() == []
+
+
+def test_a_failed_promotion_leaves_the_previous_latest(store_uri, tmp_path, artifacts_copy) -> None:
+    """If the archived copy is corrupted before promotion, latest keeps the old version."""
+    _publish_once(store_uri, tmp_path / "good", "good-run")
+    store = open_store(store_uri)
+    live = store.read_bytes("models/latest.joblib")
+    metrics = json.loads((artifacts_copy / "metrics.json").read_text())
+    store.write_bytes(registry.model_key("fixture-run"), b"half-written")
+    store.write_bytes(registry.metrics_key("fixture-run"), json.dumps(metrics).encode())
+    with pytest.raises(IntegrityError):
+        registry.promote(store, "fixture-run")
+    assert store.read_bytes("models/latest.joblib") == live
+    shutil.rmtree(artifacts_copy)
