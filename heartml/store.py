@@ -210,8 +210,11 @@ def _content_type(key: str) -> str:
     return "application/octet-stream"
 
 
-def open_store(uri: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Store:
+def open_store(
+    uri: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> Store:
     """Open the store a URI names: ``gs://bucket[/prefix]`` or a local folder path."""
+    uri = os.fspath(uri)
     if not uri or not uri.strip():
         raise ConfigError("the store URI is empty: give gs://BUCKET[/PREFIX] or a folder path")
     uri = uri.strip()

@@ -64,7 +64,9 @@ def test_a_store_without_a_model_answers_503_with_the_reason(tmp_path, gcs_uri) 
     assert "Traceback" not in response.text
 
 
-def test_a_model_from_another_scikit_learn_is_not_served(tmp_path, gcs_uri, trained_artifacts) -> None:
+def test_a_model_from_another_scikit_learn_is_not_served(
+    tmp_path, gcs_uri, trained_artifacts
+) -> None:
     payload = joblib.load(trained_artifacts / "pipeline.joblib")
     payload["metadata"]["versions"]["scikit-learn"] = "1.0.2"
     buffer = io.BytesIO()

@@ -1,0 +1,112 @@
+"""Time the training loop's parts: fit, publish (local folder vs emulator), load, predict.
+
+Reproduce with ``make bench`` (or ``.venv/bin/python benchmarks/bench_pipeline.py``).
+Every figure is a median over repeats measured in this one run, side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from heartml import registry, serving, training  # noqa: E402
+from heartml.store import open_store  # noqa: E402
+
+DATASET = REPO / "datasets" / "default.csv"
+SAMPLE = {
+    "age": 63, "sex": 1, "cp": 3, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 0,
+    "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 0, "ca": 0, "thal": 1,
+}  # fmt: skip
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    from gcp_storage_emulator.server import create_server
+
+    server = create_server("127.0.0.1", 0, in_memory=True, default_bucket="bench")
+    server.start()
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{server._api._httpd.server_port}"
+    try:
+        run(server)
+    finally:
+        server.stop()
+
+
+def run(server: object) -> None:
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
+
+    frame = training.load_dataset(DATASET)
+    fit_ms = median_ms(lambda: training.train(frame), 15)
+    result = training.train(frame)
+    params = training.TrainParams()
+
+    def artifacts(run_id: str) -> tuple[bytes, dict]:
+        return training.build_artifacts(
+            result,
+            run_id=run_id,
+            dataset_bytes=DATASET.read_bytes(),
+            dataset_rows=len(frame),
+            git_commit=None,
+            params=params,
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = open_store(Path(tmp) / "store")
+        gcs = open_store("gs://bench/heart")
+        publish = {}
+        for name, store in (("local folder", local), ("GCS emulator", gcs)):
+            publish[name] = median_ms(
+                lambda store=store: registry.publish(store, *artifacts(uuid.uuid4().hex)), 15
+            )
+        load_ms = median_ms(lambda: serving.load_model(local), 15)
+        model = serving.load_model(local)
+        record = serving.parse_record(SAMPLE)
+        predict_ms = median_ms(lambda: serving.predict_one(model, record), 300)
+
+    # Cold start as a new function instance sees it: a fresh interpreter loading the model.
+    cold = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(Path(tmp) / "store")
+        registry.publish(store, *artifacts("cold"))
+        code = (
+            "import time; t=time.perf_counter(); from heartml import serving; "
+            f"serving.load_model({str(Path(tmp) / 'store')!r}+'/models/latest.joblib'); "
+            "print((time.perf_counter()-t)*1000)"
+        )
+        for _ in range(5):
+            out = subprocess.run(
+                [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+            )
+            cold.append(float(out.stdout.strip().splitlines()[-1]))
+
+    print("heart-disease pipeline benchmark (medians)")
+    print(f"  train(): fit + score, 303 rows:                 {fit_ms:8.2f} ms")
+    for name, value in publish.items():
+        print(f"  publish: archive + promote, {name + ':':<20} {value:8.2f} ms")
+    print(f"  load latest.joblib (warm interpreter):          {load_ms:8.2f} ms")
+    print(f"  load latest.joblib (fresh interpreter, imports): {statistics.median(cold):8.2f} ms")
+    print(f"  predict one record (DataFrame + predict_proba): {predict_ms:8.3f} ms")
+    print("reproduce: .venv/bin/python benchmarks/bench_pipeline.py")
+
+
+if __name__ == "__main__":
+    main()
