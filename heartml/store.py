@@ -210,9 +210,7 @@ def _content_type(key: str) -> str:
     return "application/octet-stream"
 
 
-def open_store(
-    uri: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_SECONDS
-) -> Store:
+def open_store(uri: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Store:
     """Open the store a URI names: ``gs://bucket[/prefix]`` or a local folder path."""
     uri = os.fspath(uri)
     if not uri or not uri.strip():

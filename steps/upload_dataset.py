@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return run(
         "upload_dataset",
-        lambda: upload_dataset(config.store_uri(args.store), args.source, if_missing=args.if_missing),
+        lambda: upload_dataset(
+            config.store_uri(args.store), args.source, if_missing=args.if_missing
+        ),
     )
 
 
