@@ -74,3 +74,19 @@ def git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def env_float(name: str, default: float) -> float:
+    """Return ``$name`` as a number, or ``default`` when unset; name it when malformed."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def env_flag(name: str) -> bool:
+    """Return whether ``$name`` is set to true (``1``, ``true``, ``yes``; any case)."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}

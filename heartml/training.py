@@ -107,19 +107,33 @@ def load_dataset(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def train(frame: pd.DataFrame, params: TrainParams | None = None) -> TrainResult:
-    """Fit the pipeline on a stratified split of ``frame`` and score it on both parts."""
-    params = params or TrainParams()
-    features = frame[list(FEATURES)]
+def split(
+    frame: pd.DataFrame, params: TrainParams
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """Return ``train_x, val_x, train_y, val_y``: the seeded, stratified split.
+
+    The gate calls this too, so candidate and live model are judged on the very rows
+    the candidate never saw.
+    """
     target = frame[LABEL]
     if target.nunique() < 2:
         raise DatasetError(f"label {LABEL!r} has a single class; a classifier needs both")
     try:
-        train_x, val_x, train_y, val_y = train_test_split(
-            features, target, test_size=params.test_size, random_state=params.seed, stratify=target
+        return train_test_split(
+            frame[list(FEATURES)].astype(float),
+            target.astype(int),
+            test_size=params.test_size,
+            random_state=params.seed,
+            stratify=target,
         )
     except ValueError as exc:
         raise DatasetError(f"cannot split the dataset for validation: {exc}") from None
+
+
+def train(frame: pd.DataFrame, params: TrainParams | None = None) -> TrainResult:
+    """Fit the pipeline on a stratified split of ``frame`` and score it on both parts."""
+    params = params or TrainParams()
+    train_x, val_x, train_y, val_y = split(frame, params)
 
     started = time.perf_counter()
     pipeline = build_pipeline(params).fit(train_x, train_y)

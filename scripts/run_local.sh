@@ -9,10 +9,23 @@ export PIPELINE_STORE="${PIPELINE_STORE:-local-store}"
 PORT="${PORT:-8080}"
 
 echo "== store: $PIPELINE_STORE"
+rm -f reports/validation.json reports/gate.json
 "$PYTHON" -m steps.upload_dataset --source datasets/default.csv --if-missing
 "$PYTHON" -m steps.download --dest datasets/default.csv
+if ! "$PYTHON" -m steps.validate --path datasets/default.csv; then
+  "$PYTHON" -m steps.report
+  echo "== stopped: the dataset failed validation (reports/summary.md); the live model stays" >&2
+  exit 1
+fi
 "$PYTHON" -m steps.train --path=datasets/default.csv --out artifacts
-"$PYTHON" -m steps.upload --artifacts artifacts
+if ! "$PYTHON" -m steps.gate --artifacts artifacts --path datasets/default.csv; then
+  "$PYTHON" -m steps.upload --artifacts artifacts --path datasets/default.csv # archived, not live
+  "$PYTHON" -m steps.report
+  echo "== stopped: the gate held the candidate back (reports/summary.md); the live model stays" >&2
+  exit 1
+fi
+"$PYTHON" -m steps.upload --artifacts artifacts --path datasets/default.csv
+"$PYTHON" -m steps.report --published
 
 echo "== serving main.py:predict_handler on http://127.0.0.1:$PORT"
 "$(dirname "$PYTHON")/functions-framework" --target predict_handler --source main.py \

@@ -1,20 +1,32 @@
-"""Archive the trained model and its metrics, then promote it: ``python -m steps.upload``."""
+"""Archive the trained version, then promote it if the gate passed it: ``python -m steps.upload``.
+
+A version the gate held back is archived with its verdict (so the history and the
+alerts see it) but ``latest`` does not change.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from heartml import artifacts, config, registry
+from heartml.errors import DatasetError
 from heartml.store import open_store
 from steps._cli import run
 
+log = logging.getLogger("steps.upload")
 
-def upload_step(store_uri: str, artifacts_dir: Path) -> str:
-    """Publish the trained model under its run id; return the run id."""
+
+def upload_step(store_uri: str, artifacts_dir: Path, dataset: Path) -> bool:
+    """Publish the trained version with its dataset; return whether it went live."""
     model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
+    try:
+        dataset_bytes = dataset.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read the training dataset {dataset}: {exc.strerror}") from None
     store = open_store(store_uri, timeout=config.store_timeout())
-    return registry.publish(store, model_bytes, metrics)
+    return registry.publish(store, model_bytes, metrics, dataset_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
     )
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"), help="dataset")
     args = parser.parse_args(argv)
-    return run("upload", lambda: upload_step(config.store_uri(args.store), args.artifacts))
+    return run(
+        "upload", lambda: upload_step(config.store_uri(args.store), args.artifacts, args.path)
+    )
 
 
 if __name__ == "__main__":

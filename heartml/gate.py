@@ -1,0 +1,176 @@
+"""Decide whether a candidate model may replace the live one.
+
+A candidate is "blessed" when it clears absolute floors, is not worse than the live
+model (the champion) by more than a tolerance on the same held-out rows, and passes
+behavioural checks every deployable model must pass. With no live model, or one
+that cannot be loaded here, the floors and behaviour alone decide.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from heartml.features import FEATURES
+
+CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
+
+
+@dataclass(frozen=True)
+class GateParams:
+    """Thresholds of the promotion gate.
+
+    Parameters
+    ----------
+    min_roc_auc : float, default=0.80
+        Floor on ROC AUC over the held-out rows.
+    min_accuracy : float, default=0.75
+        Floor on accuracy over the held-out rows.
+    max_roc_auc_drop : float, default=0.02
+        How far the candidate's ROC AUC may fall below the champion's on the same rows.
+    max_accuracy_drop : float, default=0.05
+        How far its accuracy may fall below the champion's (0.05 is three rows of 61).
+    """
+
+    min_roc_auc: float = 0.80
+    min_accuracy: float = 0.75
+    max_roc_auc_drop: float = 0.02
+    max_accuracy_drop: float = 0.05
+
+
+@dataclass
+class Verdict:
+    """The gate's decision and everything it was based on."""
+
+    passed: bool
+    reasons: list[str]
+    candidate: dict[str, Any]
+    champion: dict[str, Any] | None
+    behaviour: list[dict[str, Any]]
+    params: dict[str, float]
+    rows: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scores(pipeline: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """Return ROC AUC and accuracy of ``pipeline`` on ``x, y``."""
+    probability = pipeline.predict_proba(x)[:, 1]
+    return {
+        "roc_auc": float(roc_auc_score(y, probability)),
+        "accuracy": float(accuracy_score(y, (probability > 0.5).astype(int))),
+    }
+
+
+def behaviour_cases() -> list[dict[str, Any]]:
+    """Return the clear-cut patients every model must get right (lines of default.csv)."""
+    return json.loads(CASES_FILE.read_text())
+
+
+def behavioural_checks(pipeline: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
+    """Run the checks a deployable model must pass whatever its scores."""
+    results = []
+
+    def record(name: str, passed: bool, detail: str) -> None:
+        results.append({"check": name, "passed": bool(passed), "detail": detail})
+
+    cases = behaviour_cases()
+    case_x = pd.DataFrame([c["record"] for c in cases], columns=list(FEATURES)).astype(float)
+    case_p = pipeline.predict_proba(case_x)[:, 1]
+    wrong = [
+        f"line {c['csv_line']}: label {c['label']}, p={p:.3f}"
+        for c, p in zip(cases, case_p, strict=True)
+        if int(p > 0.5) != c["label"]
+    ]
+    record("clear-cut cases", not wrong, "; ".join(wrong) or f"{len(cases)} of {len(cases)} right")
+
+    first, second = pipeline.predict_proba(val_x)[:, 1], pipeline.predict_proba(val_x)[:, 1]
+    one_by_one = np.array([pipeline.predict_proba(val_x.iloc[[i]])[0, 1] for i in range(5)])
+    same = np.array_equal(first, second) and np.allclose(one_by_one, first[:5], rtol=0, atol=1e-12)
+    record("determinism", same, "repeated and row-by-row predictions agree" if same else "differ")
+
+    in_range = bool(np.all(np.isfinite(first)) and np.all((first >= 0) & (first <= 1)))
+    record("probabilities in [0, 1]", in_range, f"min {first.min():.4f}, max {first.max():.4f}")
+
+    failures = []
+    base = case_x.iloc[[0]]
+    for name in [*FEATURES, "all features"]:
+        row = base.copy()
+        row.loc[:, list(FEATURES) if name == "all features" else [name]] = np.nan
+        try:
+            p = float(pipeline.predict_proba(row)[0, 1])
+        except Exception as exc:  # any failure here is the finding
+            failures.append(f"{name}: {type(exc).__name__}")
+            continue
+        if not 0 <= p <= 1:
+            failures.append(f"{name}: p={p}")
+    record(
+        "missing values imputed",
+        not failures,
+        "; ".join(failures) or f"each of {len(FEATURES)} features and all at once",
+    )
+    return results
+
+
+def judge(
+    candidate: Any,
+    val_x: pd.DataFrame,
+    val_y: pd.Series,
+    *,
+    candidate_run_id: str,
+    champion: Any | None = None,
+    champion_run_id: str | None = None,
+    champion_problem: str | None = None,
+    params: GateParams | None = None,
+) -> Verdict:
+    """Judge ``candidate`` against the floors, the champion (if any) and the behaviour checks."""
+    params = params or GateParams()
+    reasons: list[str] = []
+    notes: list[str] = []
+    cand = {"run_id": candidate_run_id, **scores(candidate, val_x, val_y)}
+
+    if cand["roc_auc"] < params.min_roc_auc:
+        reasons.append(f"roc_auc {cand['roc_auc']:.4f} < floor {params.min_roc_auc}")
+    if cand["accuracy"] < params.min_accuracy:
+        reasons.append(f"accuracy {cand['accuracy']:.4f} < floor {params.min_accuracy}")
+
+    champ = None
+    if champion is not None:
+        champ = {"run_id": champion_run_id, **scores(champion, val_x, val_y)}
+        for metric, tolerance in (
+            ("roc_auc", params.max_roc_auc_drop),
+            ("accuracy", params.max_accuracy_drop),
+        ):
+            drop = champ[metric] - cand[metric]
+            if drop > tolerance:
+                reasons.append(
+                    f"{metric} {cand[metric]:.4f} is {drop:.4f} below live {champion_run_id}'s "
+                    f"{champ[metric]:.4f} (tolerance {tolerance})"
+                )
+    elif champion_problem:
+        notes.append(f"live model not comparable ({champion_problem}); judged on floors alone")
+    else:
+        notes.append("no live model yet; judged on floors alone")
+
+    behaviour = behavioural_checks(candidate, val_x)
+    reasons += [
+        f"behaviour '{b['check']}' failed: {b['detail']}" for b in behaviour if not b["passed"]
+    ]
+    return Verdict(
+        passed=not reasons,
+        reasons=reasons,
+        candidate=cand,
+        champion=champ,
+        behaviour=behaviour,
+        params=asdict(params),
+        rows=len(val_x),
+        notes=notes,
+    )

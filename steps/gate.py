@@ -1,0 +1,114 @@
+"""Judge the trained candidate against the live model: ``python -m steps.gate``.
+
+Adds the verdict to ``artifacts/metrics.json`` (so it is archived with the version)
+and writes ``reports/gate.json``; exits 1 when the candidate is held back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from heartml import artifacts, config, gate, registry, serving, training
+from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError
+from heartml.store import open_store
+from steps._cli import run
+
+log = logging.getLogger("steps.gate")
+
+
+def gate_step(
+    artifacts_dir: Path, dataset: Path, store_uri: str, reports: Path, params: gate.GateParams
+) -> gate.Verdict:
+    """Evaluate candidate and live model on the candidate's held-out rows; record the verdict."""
+    model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
+    candidate = serving.model_from_bytes(model_bytes, str(artifacts_dir / artifacts.MODEL_FILE))
+    data_sha = artifacts.sha256_bytes(dataset.read_bytes()) if dataset.is_file() else None
+    if data_sha != metrics["dataset"]["sha256"]:
+        raise PipelineError(f"{dataset} is not the dataset run {metrics['run_id']} trained on")
+    frame = training.load_dataset(dataset)
+    _, val_x, _, val_y = training.split(frame, training.TrainParams(**metrics["params"]))
+
+    store = open_store(store_uri, timeout=config.store_timeout())
+    champion, champion_id, problem = None, None, None
+    try:
+        champion_id = registry.live_run_id(store)
+        if champion_id is not None:
+            champion = serving.load_model(store).pipeline
+    except ModelLoadError as exc:
+        problem = str(exc)
+    except ObjectNotFound:
+        champion_id = None
+
+    verdict = gate.judge(
+        candidate.pipeline,
+        val_x,
+        val_y,
+        candidate_run_id=metrics["run_id"],
+        champion=champion,
+        champion_run_id=champion_id,
+        champion_problem=problem,
+        params=params,
+    )
+    metrics["gate"] = verdict.to_dict()
+    artifacts.save_artifacts(artifacts_dir, model_bytes, metrics)
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "gate.json").write_text(json.dumps(verdict.to_dict(), indent=2) + "\n")
+
+    for note in verdict.notes:
+        log.info("%s", note)
+    if not verdict.passed:
+        raise PipelineError(
+            f"candidate {metrics['run_id']} held back: {'; '.join(verdict.reasons)}"
+        )
+    log.info(
+        "candidate %s passed: roc_auc %.4f, accuracy %.4f (live %s)",
+        metrics["run_id"],
+        verdict.candidate["roc_auc"],
+        verdict.candidate["accuracy"],
+        champion_id or "none",
+    )
+    return verdict
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = gate.GateParams()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"))
+    parser.add_argument(
+        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
+    )
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    thresholds = {
+        "min_roc_auc": "GATE_MIN_ROC_AUC",
+        "min_accuracy": "GATE_MIN_ACCURACY",
+        "max_roc_auc_drop": "GATE_MAX_ROC_AUC_DROP",
+        "max_accuracy_drop": "GATE_MAX_ACCURACY_DROP",
+    }
+    for name, env in thresholds.items():
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            help=f"default {getattr(defaults, name)} (env {env})",
+        )
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        params = gate.GateParams(
+            **{
+                name: value
+                if (value := getattr(args, name)) is not None
+                else config.env_float(env, getattr(defaults, name))
+                for name, env in thresholds.items()
+            }
+        )
+        gate_step(args.artifacts, args.path, config.store_uri(args.store), args.reports, params)
+
+    return run("gate", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""List every archived version, marking the live one: ``python -m steps.history``.
+
+Reads only metrics files, never a model. Use it to pick a ``steps.rollback --to``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from heartml import config, registry
+from heartml.store import open_store
+from steps._cli import run
+
+
+def history_step(store_uri: str) -> None:
+    """Print one line per version, oldest first."""
+    store = open_store(store_uri, timeout=config.store_timeout())
+    live = registry.live_run_id(store)
+    print(f"{'run id':<32} {'trained at':<21} {'val_acc':>7} {'roc_auc':>7}  gate       live")
+    for m in registry.history(store):
+        verdict = "passed" if registry.gate_passed(m) else "held back"
+        marker = "<- live" if m["run_id"] == live else ""
+        print(
+            f"{m['run_id']:<32} {m.get('timestamp', ''):<21} {m.get('val_acc', 0):7.4f} "
+            f"{m.get('roc_auc', 0):7.4f}  {verdict:<10} {marker}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
+    )
+    args = parser.parse_args(argv)
+    return run("history", lambda: history_step(config.store_uri(args.store)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Write the run's Markdown summary: ``python -m steps.report``.
+
+Appends to ``$GITHUB_STEP_SUMMARY`` on GitHub Actions, else writes
+``reports/summary.md``. Runs whatever happened before it, so it reads only the
+files earlier steps left and never fails the run on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from heartml import artifacts, config, report
+from steps._cli import run
+
+log = logging.getLogger("steps.report")
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
+    """Render the summary from ``reports/`` and the artifacts; return where it went."""
+    text = report.render(
+        _read(reports / "validation.json"),
+        _read(reports / "gate.json"),
+        _read(artifacts_dir / artifacts.METRICS_FILE),
+        published=published,
+    )
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    target = Path(summary) if summary else reports / "summary.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a" if summary else "w") as handle:
+        handle.write(text + "\n")
+    log.info("run summary written to %s", target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument(
+        "--published",
+        action="store_true",
+        default=config.env_flag("REPORT_PUBLISHED"),
+        help="say the model went live (env REPORT_PUBLISHED)",
+    )
+    args = parser.parse_args(argv)
+    return run("report", lambda: report_step(args.reports, args.artifacts, args.published))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

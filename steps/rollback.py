@@ -1,0 +1,52 @@
+"""Re-point ``latest`` at an archived version: ``python -m steps.rollback --to RUN_ID``.
+
+``--previous`` picks the newest version the gate passed that was trained before the
+live one. The version must exist and its model must match its metrics' sha256.
+Redeploy afterwards so that new instances load it (the workflow does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from heartml import config, registry
+from heartml.errors import ConfigError
+from heartml.store import open_store
+from steps._cli import run
+
+log = logging.getLogger("steps.rollback")
+
+
+def rollback_step(store_uri: str, to: str | None, previous: bool, force: bool) -> str:
+    """Make the chosen version live; return its run id."""
+    if bool(to) == previous:
+        raise ConfigError("give exactly one of --to RUN_ID (ROLLBACK_TO) or --previous")
+    store = open_store(store_uri, timeout=config.store_timeout())
+    live = registry.live_run_id(store)
+    target = to or registry.previous_version(store)
+    registry.rollback(store, target, force=force)
+    log.info("rolled back: latest is now %s (was %s)", target, live)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
+    )
+    parser.add_argument("--to", default=os.environ.get("ROLLBACK_TO") or None, help="run id")
+    parser.add_argument(
+        "--previous", action="store_true", default=config.env_flag("ROLLBACK_PREVIOUS")
+    )
+    parser.add_argument("--force", action="store_true", help="allow a version the gate held back")
+    args = parser.parse_args(argv)
+    return run(
+        "rollback",
+        lambda: rollback_step(config.store_uri(args.store), args.to, args.previous, args.force),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
