@@ -72,10 +72,13 @@ def store_uri(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Train once on the shipped dataset; tests copy from here instead of retraining."""
-    from steps import train
+    from steps import gate, train
 
     out = tmp_path_factory.mktemp("artifacts")
+    empty_store = tmp_path_factory.mktemp("empty-store")
     assert train.main(["--path", str(DATASET), "--out", str(out), "--run-id", "fixture-run"]) == 0
+    gate_args = ["--artifacts", str(out), "--path", str(DATASET), "--store", str(empty_store)]
+    assert gate.main([*gate_args, "--reports", str(out / "reports")]) == 0
     return out
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from heartml import registry
-from heartml.artifacts import IntegrityError
+from heartml.artifacts import IntegrityError, read_artifacts, sha256_bytes
 from heartml.store import open_store
 from tests.conftest import DATASET, call_step, free_port, run_step
+from tests.data.test_validation import BROKEN
 
 
 def _publish_once(store_uri: str, work: Path, run_id: str) -> dict:
@@ -25,18 +26,13 @@ def _publish_once(store_uri: str, work: Path, run_id: str) -> dict:
         call_step("upload_dataset", "--source", str(DATASET), PIPELINE_STORE=store_uri).returncode
         == 0
     )
+    data, out = str(work / "datasets" / "default.csv"), str(work / "artifacts")
     steps = [
-        ("download", "--dest", str(work / "datasets" / "default.csv")),
-        (
-            "train",
-            "--path",
-            str(work / "datasets" / "default.csv"),
-            "--out",
-            str(work / "artifacts"),
-            "--run-id",
-            run_id,
-        ),
-        ("upload", "--artifacts", str(work / "artifacts")),
+        ("download", "--dest", data),
+        ("validate", "--path", data, "--reports", str(work / "reports")),
+        ("train", "--path", data, "--out", out, "--run-id", run_id),
+        ("gate", "--artifacts", out, "--path", data, "--reports", str(work / "reports")),
+        ("upload", "--artifacts", out, "--path", data),
     ]
     for name, *args in steps:
         result = call_step(name, *args, PIPELINE_STORE=store_uri)
@@ -49,10 +45,14 @@ def test_the_loop_lands_every_object_where_the_layout_says(store_uri: str, tmp_p
     store = open_store(store_uri)
     assert store.list_keys() == [
         "dataset.csv",
+        f"datasets/{sha256_bytes(DATASET.read_bytes())}.csv",
         "models/latest.joblib",
+        "models/latest.json",
         "models/metrics/run-1.json",
         "models/run-1.joblib",
     ]
+    assert json.loads(store.read_bytes("models/latest.json"))["run_id"] == "run-1"
+    assert metrics["gate"]["passed"] is True
     assert store.read_bytes("dataset.csv") == DATASET.read_bytes()
     assert store.read_bytes("models/latest.joblib") == store.read_bytes("models/run-1.joblib")
     assert json.loads(store.read_bytes("models/metrics/run-1.json")) == metrics
@@ -83,7 +83,9 @@ def test_an_archived_version_is_never_overwritten(store_uri: str, tmp_path: Path
     work = tmp_path / "b"
     retrain = ("--path", str(DATASET), "--out", str(work), "--run-id", "same-id", "--seed", "7")
     assert call_step("train", *retrain).returncode == 0
+    call_step("gate", "--artifacts", str(work), "--path", str(DATASET), PIPELINE_STORE=store_uri)
     assert (work / "pipeline.joblib").read_bytes() != archived
+    assert "gate" in json.loads((work / "metrics.json").read_text())
     result = call_step("upload", "--artifacts", str(work), PIPELINE_STORE=store_uri)
 
     assert result.returncode == 1
@@ -172,6 +174,35 @@ def test_a_failed_promotion_leaves_the_previous_latest(store_uri, tmp_path, arti
     store.write_bytes(registry.model_key("fixture-run"), b"half-written")
     store.write_bytes(registry.metrics_key("fixture-run"), json.dumps(metrics).encode())
     with pytest.raises(IntegrityError):
-        registry.promote(store, "fixture-run")
+        registry.promote(store, "fixture-run", reason="test")
     assert store.read_bytes("models/latest.joblib") == live
     shutil.rmtree(artifacts_copy)
+
+
+@pytest.mark.parametrize("case", [*BROKEN, "wrong delimiter", "empty file"])
+def test_each_broken_dataset_in_the_bucket_stops_at_validate(
+    case, gcs_uri, tmp_path, trained_artifacts
+) -> None:
+    store = open_store(gcs_uri)
+    registry.publish(store, *read_artifacts(trained_artifacts))
+    live = store.read_bytes("models/latest.joblib")
+    if case == "wrong delimiter":
+        content, reason = DATASET.read_bytes().replace(b",", b";"), "looks ';'-separated"
+    elif case == "empty file":
+        content, reason = b"", "is empty"
+    else:
+        frame, reason = BROKEN[case]
+        content = frame.to_csv(index=False).encode()
+    store.write_bytes("dataset.csv", content)
+    keys = store.list_keys()
+
+    local = tmp_path / "default.csv"
+    assert call_step("download", "--dest", str(local), PIPELINE_STORE=gcs_uri).returncode == 0
+    result = call_step(
+        "validate", "--path", str(local), "--reports", str(tmp_path), PIPELINE_STORE=gcs_uri
+    )
+
+    assert result.returncode == 1
+    assert reason in _one_line_reason(result.stderr)
+    assert store.list_keys() == keys
+    assert store.read_bytes("models/latest.joblib") == live

@@ -90,3 +90,15 @@ def test_a_missing_dataset_is_named(tmp_path) -> None:
 def test_a_single_class_cannot_be_trained(frame) -> None:
     with pytest.raises(DatasetError, match="single class"):
         training.train(frame[frame["target"] == 1])
+
+
+def test_two_runs_of_the_step_on_the_same_data_record_the_same_scores(tmp_path) -> None:
+    from steps import train
+
+    for name in ("a", "b"):
+        args = ["--path", str(DATASET), "--out", str(tmp_path / name), "--run-id", "same"]
+        assert train.main(args) == 0
+    first, second = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in "ab")
+    for volatile in ("elapsed", "timestamp", "model_sha256"):
+        first.pop(volatile), second.pop(volatile)
+    assert first == second

@@ -1,0 +1,44 @@
+"""The run report: rendered from what the steps recorded, written where GitHub shows it."""
+
+from __future__ import annotations
+
+import json
+
+from heartml import report, validation
+from tests.conftest import DATASET, call_step
+
+
+def test_the_step_appends_to_the_github_job_summary(trained_artifacts, tmp_path) -> None:
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("earlier step's text\n")
+    args = ["--reports", str(trained_artifacts / "reports"), "--artifacts", str(trained_artifacts)]
+    result = call_step("report", *args, "--published", GITHUB_STEP_SUMMARY=str(summary))
+    assert result.returncode == 0
+    text = summary.read_text()
+    assert text.startswith("earlier step's text\n")
+    assert "## Heart-disease model run fixture-run" in text
+    assert "**Gate: passed.** Published to `latest`." in text
+    assert "| clear-cut cases | pass | 6 of 6 right |" in text
+
+
+def test_without_github_it_writes_reports_summary(trained_artifacts, tmp_path) -> None:
+    reports = tmp_path / "reports"
+    result = call_step(
+        "report", "--reports", str(reports), "--artifacts", str(tmp_path / "none"),
+        GITHUB_STEP_SUMMARY="",
+    )  # fmt: skip
+    assert result.returncode == 0
+    text = (reports / "summary.md").read_text()
+    assert "**Gate:** not reached." in text and "**Data checks:** not run." in text
+
+
+def test_a_held_back_verdict_and_failed_checks_are_spelled_out(trained_artifacts) -> None:
+    verdict = json.loads((trained_artifacts / "reports" / "gate.json").read_text())
+    verdict.update(passed=False, reasons=["roc_auc 0.7000 < floor 0.8"])
+    frame = validation.read_csv(DATASET).head(10)
+    checks = validation.validate(frame).to_dict()
+    text = report.render(checks, verdict, None)
+    assert "**Gate: held back.**" in text
+    assert "- roc_auc 0.7000 < floor 0.8" in text
+    assert "**Data checks: FAILED** (10 rows)." in text
+    assert "- error: [rows] 10 rows, at least 100 needed" in text

@@ -1,0 +1,106 @@
+"""The promotion gate: floors, the champion comparison and behavioural checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from heartml import gate, training
+from tests.conftest import DATASET
+
+
+@pytest.fixture(scope="module")
+def data():
+    frame = training.load_dataset(DATASET)
+    params = training.TrainParams()
+    _, val_x, _, val_y = training.split(frame, params)
+    return frame, val_x, val_y
+
+
+@pytest.fixture(scope="module")
+def champion(data):
+    return training.train(data[0]).pipeline
+
+
+def _names(verdict: gate.Verdict) -> dict[str, bool]:
+    return {b["check"]: b["passed"] for b in verdict.behaviour}
+
+
+def test_the_first_model_is_judged_on_floors_and_behaviour(data, champion) -> None:
+    _, val_x, val_y = data
+    verdict = gate.judge(champion, val_x, val_y, candidate_run_id="first")
+    assert verdict.passed, verdict.reasons
+    assert verdict.champion is None
+    assert verdict.notes == ["no live model yet; judged on floors alone"]
+    assert all(_names(verdict).values())
+
+
+def test_an_identical_candidate_passes_against_the_champion(data, champion) -> None:
+    _, val_x, val_y = data
+    candidate = training.train(data[0]).pipeline
+    verdict = gate.judge(
+        candidate, val_x, val_y, candidate_run_id="b", champion=champion, champion_run_id="a"
+    )
+    assert verdict.passed
+    assert verdict.candidate["roc_auc"] == verdict.champion["roc_auc"]
+
+
+def test_a_worse_candidate_is_held_back_with_the_drop_named(data, champion) -> None:
+    frame, val_x, val_y = data
+    # Trained with 30 % of its labels flipped: a real, clearly worse model.
+    noisy = frame.copy()
+    rng = np.random.default_rng(0)
+    flip = rng.random(len(noisy)) < 0.3
+    noisy.loc[flip, "target"] = 1 - noisy.loc[flip, "target"]
+    worse = training.train(noisy).pipeline
+    verdict = gate.judge(
+        worse, val_x, val_y, candidate_run_id="worse", champion=champion, champion_run_id="live"
+    )
+    assert not verdict.passed
+    assert any("below live live's" in reason for reason in verdict.reasons), verdict.reasons
+
+
+def test_floors_hold_back_a_model_that_is_bad_on_its_own(data) -> None:
+    _, val_x, val_y = data
+    dummy = DummyClassifier(strategy="prior").fit(val_x, val_y)
+    verdict = gate.judge(dummy, val_x, val_y, candidate_run_id="dummy")
+    assert "roc_auc 0.5000 < floor 0.8" in verdict.reasons
+    assert not _names(verdict)["clear-cut cases"]
+
+
+def test_a_model_that_cannot_impute_fails_behaviour(data) -> None:
+    _, val_x, val_y = data
+    bare = LogisticRegression(max_iter=1000).fit(val_x, val_y)  # no imputer in front
+    verdict = gate.judge(bare, val_x, val_y, candidate_run_id="bare")
+    assert not _names(verdict)["missing values imputed"]
+    assert any("missing values imputed" in reason for reason in verdict.reasons)
+
+
+def test_thresholds_are_parameters(data, champion) -> None:
+    _, val_x, val_y = data
+    strict = gate.GateParams(min_roc_auc=0.99)
+    verdict = gate.judge(champion, val_x, val_y, candidate_run_id="x", params=strict)
+    assert not verdict.passed
+    assert verdict.params["min_roc_auc"] == 0.99
+
+
+def test_an_unreadable_champion_is_noted_and_floors_decide(data, champion) -> None:
+    _, val_x, val_y = data
+    verdict = gate.judge(
+        champion, val_x, val_y, candidate_run_id="c", champion_problem="refusing: sklearn 0.1"
+    )
+    assert verdict.passed
+    assert "live model not comparable (refusing: sklearn 0.1)" in verdict.notes[0]
+
+
+def test_the_behaviour_cases_are_real_rows_of_the_dataset() -> None:
+    lines = DATASET.read_text(encoding="utf-8-sig").splitlines()
+    header = lines[0].split(",")
+    for case in gate.behaviour_cases():
+        values = dict(zip(header, lines[case["csv_line"] - 1].split(","), strict=True))
+        assert int(values["target"]) == case["label"]
+        assert {k: float(v) for k, v in values.items() if k != "target"} == {
+            k: float(v) for k, v in case["record"].items()
+        }
