@@ -2,53 +2,140 @@
 
 The model is loaded once per instance, at cold start, from the store named by
 ``$PIPELINE_STORE`` (``models/latest.joblib``), or from ``artifacts/pipeline.joblib``
-when no store is set. If it cannot be loaded the instance stays up and answers 503
-with the reason, rather than crash-looping or serving something unchecked.
+when no store is set. If it cannot be loaded the instance stays up, reports it on
+GET and answers 503 with the reason, rather than crash-looping or serving something
+unchecked. See openapi.yaml for the contract.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
+from pathlib import Path
+from typing import Any
 
 import flask
 import functions_framework
 
-from heartml import config, serving
+from heartml import config, logs, registry, serving
 from heartml.errors import PipelineError
 from heartml.store import open_store
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+logs.configure()
 log = logging.getLogger("main")
+request_log = logging.getLogger("main.requests")
 
-LOCAL_MODEL_PATH = "artifacts/pipeline.joblib"
+LOCAL_MODEL_PATH = Path("artifacts/pipeline.joblib")
+ALLOWED_METHODS = "GET, HEAD, POST"
 
 
 def _load_live_model() -> tuple[serving.LoadedModel | None, str | None]:
     uri = os.environ.get(config.STORE_ENV)
     try:
-        source = open_store(uri, timeout=config.store_timeout()) if uri else LOCAL_MODEL_PATH
-        return serving.load_model(source), None
+        if uri:
+            store = open_store(uri, timeout=config.store_timeout())
+            model = serving.load_model(store)
+            model.metrics = _metrics(lambda: registry.read_metrics(store, model.run_id))
+        else:
+            model = serving.load_model(LOCAL_MODEL_PATH)
+            model.metrics = _metrics(
+                lambda: json.loads(LOCAL_MODEL_PATH.with_name("metrics.json").read_text())
+            )
+        return model, None
     except PipelineError as exc:
         log.error("model not loaded: %s", exc)
         return None, str(exc)
 
 
+def _metrics(read: Any) -> dict[str, Any] | None:
+    """Read the live version's metrics for GET; a model without them is still served."""
+    try:
+        return read()
+    except (PipelineError, OSError, ValueError) as exc:
+        log.warning("metrics of the live model not available: %s", exc)
+        return None
+
+
 MODEL, MODEL_ERROR = _load_live_model()
+
+
+def _error(field: str, message: str, status: int) -> tuple[dict[str, Any], int]:
+    return {"error": {"field": field, "message": message}}, status
+
+
+def _health() -> tuple[dict[str, Any], int]:
+    if MODEL is None:
+        return {"status": "unavailable", "error": {"field": "model", "message": MODEL_ERROR}}, 503
+    metrics = MODEL.metrics or {}
+    return {
+        "status": "ok",
+        "model": {
+            **MODEL.identity(),
+            "dataset_sha256": MODEL.metadata.get("dataset_sha256"),
+            "fast_path": MODEL.scorer is not None,
+            "metrics": {
+                k: metrics.get(k) for k in ("acc", "val_acc", "roc_auc", "n_train", "n_val")
+            }
+            if metrics
+            else None,
+        },
+        "limits": {"max_batch": serving.MAX_BATCH, "max_body_bytes": serving.MAX_BODY_BYTES},
+    }, 200
+
+
+def _predict(request: flask.Request) -> tuple[dict[str, Any], int]:
+    if MODEL is None:
+        return _error("model", f"no model is loaded: {MODEL_ERROR}", 503)
+    if request.mimetype != "application/json":
+        return _error("Content-Type", "must be application/json", 415)
+    if (request.content_length or 0) > serving.MAX_BODY_BYTES:
+        return _error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413)
+    raw = request.stream.read(serving.MAX_BODY_BYTES + 1)
+    if len(raw) > serving.MAX_BODY_BYTES:
+        return _error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413)
+    if not raw.strip():
+        return _error("body", 'is empty; send a JSON record or {"instances": [...]}', 400)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+        return _error("body", f"is not valid JSON{where}", 400)
+    try:
+        records, batch = serving.parse_request(body)
+    except serving.RequestError as exc:
+        return _error(exc.field, exc.problem, exc.status)
+    return serving.predict(MODEL, records, batch), 200
 
 
 @functions_framework.http
 def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
-    """Answer a POSTed JSON record of the 13 features with a diagnosis."""
-    if MODEL is None:
-        return {"error": {"field": "model", "message": f"no model is loaded: {MODEL_ERROR}"}}, 503
-    if request.method != "POST":
-        return {"error": {"field": "method", "message": "use POST with a JSON record"}}, 405
-    body = request.get_json(silent=True)
-    if body is None:
-        return {"error": {"field": "body", "message": "expected a JSON object of features"}}, 400
-    try:
-        record = serving.parse_record(body)
-    except serving.RequestError as exc:
-        return {"error": {"field": exc.field, "message": exc.problem}}, 400
-    return serving.predict_one(MODEL, record)
+    """POST: predict one record or a batch. GET: health and the live model's metadata."""
+    started = time.perf_counter()
+    headers = {}
+    if request.method == "POST":
+        body, status = _predict(request)
+    elif request.method in ("GET", "HEAD"):
+        body, status = _health()
+    else:
+        body, status = _error("method", f"{request.method} is not allowed; use GET or POST", 405)
+        headers["Allow"] = ALLOWED_METHODS
+    error = body.get("error") if status >= 400 else None
+    summary = f"{request.method} {status}" + (
+        f" {error['field']}: {error['message']}" if error else ""
+    )
+    request_log.log(
+        logging.WARNING if status >= 400 else logging.INFO,
+        summary,
+        extra={
+            "fields": logs.request_fields(
+                request.method,
+                status,
+                time.perf_counter() - started,
+                request.content_length,
+                MODEL.run_id if MODEL else None,
+            )
+        },
+    )
+    return body, status, headers

@@ -12,7 +12,9 @@ from typing import Any
 
 from heartml.errors import PipelineError
 
-MODEL_FORMAT = "heartml-model/1"
+# Version 2 keeps the pipeline as an inner pickle beside plain linear parameters, so a
+# server can load the file without importing scikit-learn (see heartml/linear.py).
+MODEL_FORMAT = "heartml-model/2"
 MODEL_FILE = "pipeline.joblib"
 METRICS_FILE = "metrics.json"
 

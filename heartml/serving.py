@@ -2,7 +2,10 @@
 
 Loading a joblib file runs code from it, so only files this pipeline wrote are
 loaded: the store (or a local artifact) is the trusted source, and a file in any
-other shape, or written by another scikit-learn, is refused rather than served.
+other shape, or written under another scikit-learn, is refused rather than served.
+
+Predictions take the fast path (``heartml.linear``) when the model file carries
+linear parameters; otherwise the pickled pipeline is loaded and asked directly.
 """
 
 from __future__ import annotations
@@ -12,72 +15,129 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
 import joblib
-import pandas as pd
-import sklearn
-from sklearn.exceptions import InconsistentVersionWarning
-from sklearn.pipeline import Pipeline
+import numpy as np
 
 from heartml.artifacts import MODEL_FORMAT
 from heartml.errors import ModelLoadError, PipelineError
 from heartml.features import DIAGNOSES, FEATURES
+from heartml.linear import LinearScorer
 from heartml.registry import LATEST_MODEL_KEY
 from heartml.store import Store
 
 log = logging.getLogger(__name__)
 
+MAX_BATCH = 1000
+MAX_BODY_BYTES = 1_048_576  # 1 MiB: a full batch of 1,000 records is about 200 KB
+TOP_LEVEL_KEYS = {"instances", "parameters"}  # Vertex AI's request shape
+
+
+def installed_sklearn() -> str:
+    """Return the installed scikit-learn version without importing it (imports cost ~1 s)."""
+    return package_metadata.version("scikit-learn")
+
 
 @dataclass
 class LoadedModel:
-    """A fitted pipeline and the metadata recorded when it was trained."""
+    """A published model: its metadata, its fast scorer if any, and its pipeline on demand."""
 
-    pipeline: Pipeline
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any]
+    pipeline_bytes: bytes
+    scorer: LinearScorer | None = None
+    source: str = ""
+    metrics: dict[str, Any] | None = field(default=None)
 
     @property
     def run_id(self) -> str | None:
         return self.metadata.get("run_id")
 
+    @cached_property
+    def pipeline(self) -> Any:
+        """The fitted scikit-learn pipeline, unpickled on first use."""
+        from sklearn.exceptions import InconsistentVersionWarning
 
-class RequestError(PipelineError):
-    """A prediction request is malformed; ``field`` names the offending part."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", InconsistentVersionWarning)
+            try:
+                pipeline = joblib.load(io.BytesIO(self.pipeline_bytes))
+            except InconsistentVersionWarning as exc:
+                raise ModelLoadError(
+                    f"refusing {self.source}: pickled by scikit-learn "
+                    f"{exc.original_sklearn_version}, running {installed_sklearn()}"
+                ) from None
+            except Exception as exc:  # a corrupt pickle can raise nearly anything
+                raise ModelLoadError(
+                    f"cannot unpickle the pipeline in {self.source}: {exc}"
+                ) from None
+        if not hasattr(pipeline, "predict_proba"):
+            raise ModelLoadError(
+                f"refusing {self.source}: it holds no classifier with predict_proba"
+            )
+        return pipeline
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+    def probabilities(self, rows: list[list[float | None]]) -> list[float]:
+        """Return P(heart disease) for each record (values in FEATURES order, None = missing)."""
+        if self.scorer is not None:
+            if len(rows) == 1:
+                return [self.scorer.one(rows[0])]
+            return self.scorer.many(np.array(rows, dtype=float)).tolist()
+        import pandas as pd
+
+        frame = pd.DataFrame(rows, columns=list(FEATURES), dtype=float)
+        return self.pipeline.predict_proba(frame)[:, 1].tolist()
+
+    def out_of_range(self, row: list[float | None]) -> list[str]:
+        """Name the features whose value lies outside what the model saw in training."""
+        ranges = self.metadata.get("feature_ranges") or {}
+        flagged = []
+        for name, value in zip(FEATURES, row, strict=True):
+            seen = ranges.get(name)
+            if value is None or seen is None:
+                continue
+            if "codes" in seen:
+                if value not in seen["codes"]:
+                    flagged.append(name)
+            elif not seen["min"] <= value <= seen["max"]:
+                flagged.append(name)
+        return flagged
+
+    def identity(self) -> dict[str, Any]:
+        """The model facts every answer carries."""
+        return {"run_id": self.run_id, "trained_at": self.metadata.get("trained_at")}
 
 
 def model_from_bytes(data: bytes, source: str) -> LoadedModel:
-    """Unpickle a model file and refuse it unless it is ours and matches this scikit-learn."""
-    with warnings.catch_warnings():
-        # Serving a model under another scikit-learn is unsupported: make it an error.
-        warnings.simplefilter("error", InconsistentVersionWarning)
-        try:
-            payload = joblib.load(io.BytesIO(data))
-        except InconsistentVersionWarning as exc:
-            raise ModelLoadError(
-                f"refusing {source}: pickled by scikit-learn {exc.original_sklearn_version}, "
-                f"running {sklearn.__version__}"
-            ) from None
-        except Exception as exc:  # a corrupt pickle can raise nearly anything
-            raise ModelLoadError(f"cannot unpickle {source}: {type(exc).__name__}: {exc}") from None
-
+    """Read a model file and refuse it unless it is ours and matches this scikit-learn."""
+    try:
+        payload = joblib.load(io.BytesIO(data))
+    except Exception as exc:  # a corrupt pickle can raise nearly anything
+        raise ModelLoadError(f"cannot unpickle {source}: {type(exc).__name__}: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelLoadError(f"refusing {source}: not a {MODEL_FORMAT} file written by steps.train")
-    pipeline, metadata = payload.get("pipeline"), payload.get("metadata") or {}
-    if not hasattr(pipeline, "predict_proba"):
-        raise ModelLoadError(f"refusing {source}: it holds no classifier with predict_proba")
-    trained_with = metadata.get("versions", {}).get("scikit-learn")
-    if trained_with != sklearn.__version__:
+    metadata = payload.get("metadata") or {}
+    trained_with = (metadata.get("versions") or {}).get("scikit-learn")
+    running = installed_sklearn()
+    if trained_with != running:
         raise ModelLoadError(
             f"refusing {source}: trained with scikit-learn {trained_with}, "
-            f"running {sklearn.__version__}; retrain or pin the same version"
+            f"running {running}; retrain or pin the same version"
         )
-    return LoadedModel(pipeline=pipeline, metadata=metadata)
+    if not isinstance(payload.get("pipeline"), bytes):
+        raise ModelLoadError(f"refusing {source}: it carries no pipeline")
+    model = LoadedModel(metadata=metadata, pipeline_bytes=payload["pipeline"], source=source)
+    if payload.get("linear"):
+        try:
+            model.scorer = LinearScorer(payload["linear"], list(FEATURES))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelLoadError(f"refusing {source}: malformed linear parameters: {exc}") from None
+    else:
+        model.pipeline  # noqa: B018 - no fast path: unpickle (and check) the pipeline now
+    return model
 
 
 def load_model(source: Store | str | Path) -> LoadedModel:
@@ -92,44 +152,97 @@ def load_model(source: Store | str | Path) -> LoadedModel:
         except OSError as exc:
             raise ModelLoadError(f"cannot read model {name}: {exc.strerror or exc}") from None
     model = model_from_bytes(data, name)
-    log.info("loaded model run_id=%s from %s", model.run_id, name)
+    path = "fast linear path" if model.scorer else "scikit-learn pipeline"
+    log.info("loaded model run_id=%s from %s (%s)", model.run_id, name, path)
     return model
 
 
-def parse_record(body: Any) -> dict[str, float | None]:
-    """Check one patient record: an object with every feature, each a finite number or null.
+class RequestError(PipelineError):
+    """A prediction request is malformed; ``field`` names the offending part."""
 
-    Null is allowed because the pipeline imputes missing values.
+    def __init__(self, field: str, problem: str, status: int = 400) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+        self.status = status
+
+
+def parse_record(body: Any, where: str = "") -> list[float | None]:
+    """Check one patient record; return its values in FEATURES order (None = missing).
+
+    Each feature must be present, and a finite number or null (the pipeline imputes
+    missing values). Unknown keys are refused, so that a misspelt feature is not
+    silently imputed.
     """
     if not isinstance(body, dict):
-        raise RequestError("body", f"expected a JSON object of features, got {_json_type(body)}")
-    missing = [name for name in FEATURES if name not in body]
-    if missing:
-        raise RequestError(missing[0], f"is required (missing: {', '.join(missing)})")
-    record: dict[str, float | None] = {}
+        raise RequestError(
+            where.rstrip(".") or "body",
+            f"expected a JSON object of features, got {_json_type(body)}",
+        )
+    values: list[float | None] = []
     for name in FEATURES:
+        if name not in body:
+            raise RequestError(f"{where}{name}", "is required (a number, or null if unknown)")
         value = body[name]
         if value is None:
-            record[name] = None
+            values.append(None)
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise RequestError(name, f"must be a number or null, got {_json_type(value)}")
-        elif not math.isfinite(value):
-            raise RequestError(name, "must be a finite number")
+            raise RequestError(
+                f"{where}{name}", f"must be a number or null, got {_json_type(value)}"
+            )
         else:
-            record[name] = float(value)
-    return record
+            try:
+                number = float(value)  # an integer literal can exceed a float's range
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                raise RequestError(f"{where}{name}", "must be a finite number")
+            values.append(number)
+    if len(body) != len(FEATURES):
+        unknown = sorted(set(body) - set(FEATURES))
+        raise RequestError(f"{where}{unknown[0]}", "is not a feature of this model")
+    return values
 
 
-def predict_one(model: LoadedModel, record: dict[str, float | None]) -> dict[str, Any]:
-    """Answer one record the tutorial's way, with the probability and the model's run id."""
-    frame = pd.DataFrame.from_records([record], columns=list(FEATURES)).astype(float)
-    probability = float(model.pipeline.predict_proba(frame)[0, 1])
-    return {
-        # As predict(): a tie at 0.5 goes to class 0.
-        "diagnosis": DIAGNOSES[int(probability > 0.5)],
-        "probability": probability,
-        "run_id": model.run_id,
-    }
+def parse_request(body: Any) -> tuple[list[list[float | None]], bool]:
+    """Return the records of a request and whether it was a batch (``{"instances": [...]}``)."""
+    if isinstance(body, dict) and "instances" in body:
+        extra = sorted(set(body) - TOP_LEVEL_KEYS)
+        if extra:
+            raise RequestError(extra[0], "is not allowed beside instances")
+        if not isinstance(body.get("parameters", {}), dict):
+            raise RequestError(
+                "parameters", f"must be an object, got {_json_type(body['parameters'])}"
+            )
+        instances = body["instances"]
+        if not isinstance(instances, list):
+            raise RequestError(
+                "instances", f"must be an array of records, got {_json_type(instances)}"
+            )
+        if not instances:
+            raise RequestError("instances", "is empty; send 1 to 1000 records")
+        if len(instances) > MAX_BATCH:
+            raise RequestError("instances", f"has {len(instances)} records; at most {MAX_BATCH}")
+        return [
+            parse_record(record, f"instances[{i}].") for i, record in enumerate(instances)
+        ], True
+    return [parse_record(body)], False
+
+
+def predict(model: LoadedModel, records: list[list[float | None]], batch: bool) -> dict[str, Any]:
+    """Shape the answer: the tutorial's for one record, Vertex AI's for a batch."""
+    answers = [
+        {
+            # As predict(): a tie at 0.5 goes to class 0.
+            "diagnosis": DIAGNOSES[int(p > 0.5)],
+            "probability": p,
+            "out_of_range": model.out_of_range(row),
+        }
+        for p, row in zip(model.probabilities(records), records, strict=True)
+    ]
+    if batch:
+        return {"predictions": answers, "model": model.identity()}
+    return {**answers[0], **model.identity()}
 
 
 def _json_type(value: Any) -> str:

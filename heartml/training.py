@@ -7,6 +7,7 @@ CSV and writing artifacts happen in ``load_dataset`` and ``save_artifacts``.
 from __future__ import annotations
 
 import io
+import logging
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -26,9 +27,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from heartml import linear
 from heartml.artifacts import MODEL_FORMAT, sha256_bytes
 from heartml.errors import DatasetError
-from heartml.features import CATEGORICAL_FEATURES, FEATURES, LABEL, NUMERIC_FEATURES
+from heartml.features import CATEGORICAL_FEATURES, FEATURES, LABEL, NUMERIC_FEATURES, SPECS
+
+log = logging.getLogger(__name__)
+
+# How closely the fast path must reproduce predict_proba to be exported.
+LINEAR_TOLERANCE = 1e-12
 
 # A category code that never occurs in the data: a missing category becomes "unknown"
 # (all one-hot columns zero) instead of posing as a real code such as cp=0.
@@ -59,11 +66,12 @@ class TrainParams:
 
 @dataclass
 class TrainResult:
-    """A fitted pipeline, its scores, and which rows it was validated on."""
+    """A fitted pipeline, its scores, which rows it was validated on, what it was trained on."""
 
     pipeline: Pipeline
     scores: dict[str, float]
     validation_index: list[int]
+    train_x: pd.DataFrame
 
 
 def build_pipeline(params: TrainParams) -> Pipeline:
@@ -148,7 +156,10 @@ def train(frame: pd.DataFrame, params: TrainParams | None = None) -> TrainResult
         "n_val": len(val_x),
     }
     return TrainResult(
-        pipeline=pipeline, scores=scores, validation_index=[int(i) for i in val_x.index]
+        pipeline=pipeline,
+        scores=scores,
+        validation_index=[int(i) for i in val_x.index],
+        train_x=train_x,
     )
 
 
@@ -163,10 +174,67 @@ def runtime_versions() -> dict[str, str]:
     }
 
 
-def serialise_model(pipeline: Pipeline, metadata: dict[str, Any]) -> bytes:
-    """Return the model file's bytes: the pipeline and the metadata serving needs."""
+def feature_ranges(train_x: pd.DataFrame) -> dict[str, Any]:
+    """Return what the model saw in training: min and max, or the codes, of each feature."""
+    ranges: dict[str, Any] = {}
+    for name in FEATURES:
+        values = train_x[name].dropna()
+        if SPECS[name].codes is None:
+            ranges[name] = {"min": float(values.min()), "max": float(values.max())}
+        else:
+            ranges[name] = {"codes": sorted(float(v) for v in values.unique())}
+    return ranges
+
+
+def _probe_rows(train_x: pd.DataFrame) -> np.ndarray:
+    """Rows that exercise every branch of a scorer: real rows, each feature missing, odd codes."""
+    rows = [train_x.to_numpy(dtype=float)]
+    base = train_x.iloc[:1].to_numpy(dtype=float)
+    for i in range(len(FEATURES)):
+        for odd in (np.nan, 99.0, -1e6, 1e6):
+            probe = base.copy()
+            probe[0, i] = odd
+            rows.append(probe)
+    rows.append(np.full((1, len(FEATURES)), np.nan))
+    return np.vstack(rows)
+
+
+def linear_parameters(pipeline: Pipeline, train_x: pd.DataFrame) -> dict[str, Any] | None:
+    """Export the fast-path parameters, trusted only if they reproduce ``predict_proba``."""
+    params = linear.export(pipeline, list(FEATURES))
+    if params is None:
+        log.info("pipeline structure not understood by the fast path; serving will use it as is")
+        return None
+    gap = linear.max_difference(
+        pipeline, linear.LinearScorer(params, list(FEATURES)), _probe_rows(train_x)
+    )
+    if gap > LINEAR_TOLERANCE:
+        log.warning("fast path differs from predict_proba by %.3g; not exported", gap)
+        return None
+    return params
+
+
+def serialise_model(
+    pipeline: Pipeline, metadata: dict[str, Any], linear_params: dict[str, Any] | None
+) -> bytes:
+    """Return the model file's bytes.
+
+    The pipeline is pickled on its own and kept as bytes inside the file, so that a
+    reader can take the metadata and the linear parameters without importing
+    scikit-learn, and unpickle the pipeline only if it needs it.
+    """
+    inner = io.BytesIO()
+    joblib.dump(pipeline, inner)
     buffer = io.BytesIO()
-    joblib.dump({"format": MODEL_FORMAT, "pipeline": pipeline, "metadata": metadata}, buffer)
+    joblib.dump(
+        {
+            "format": MODEL_FORMAT,
+            "metadata": metadata,
+            "linear": linear_params,
+            "pipeline": inner.getvalue(),
+        },
+        buffer,
+    )
     return buffer.getvalue()
 
 
@@ -191,7 +259,9 @@ def build_artifacts(
             "versions": versions,
             "dataset_sha256": dataset["sha256"],
             "features": list(FEATURES),
+            "feature_ranges": feature_ranges(result.train_x),
         },
+        linear_parameters(result.pipeline, result.train_x),
     )
     metrics = {
         **result.scores,

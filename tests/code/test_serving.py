@@ -1,29 +1,40 @@
-"""Request parsing and model loading, without a server."""
+"""Request parsing, model loading and the fast path, without a server."""
 
 from __future__ import annotations
 
 import io
 import math
+import subprocess
+import sys
 
 import joblib
+import numpy as np
+import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
 
-from heartml import serving
+from heartml import linear, serving, training
 from heartml.artifacts import MODEL_FORMAT
 from heartml.errors import ModelLoadError
 from heartml.features import FEATURES
-from tests.conftest import SAMPLE_RECORD
+from tests.conftest import DATASET, REPO, SAMPLE_RECORD
 
 
-def test_a_complete_record_parses_to_floats() -> None:
-    record = serving.parse_record(SAMPLE_RECORD)
-    assert list(record) == list(FEATURES)
-    assert record["oldpeak"] == 2.3 and isinstance(record["age"], float)
+@pytest.fixture(scope="module")
+def model(trained_artifacts) -> serving.LoadedModel:
+    return serving.model_from_bytes((trained_artifacts / "pipeline.joblib").read_bytes(), "x")
+
+
+def test_a_complete_record_parses_to_floats_in_feature_order() -> None:
+    values = serving.parse_record(SAMPLE_RECORD)
+    assert values == [float(SAMPLE_RECORD[name]) for name in FEATURES]
 
 
 def test_null_is_accepted_because_the_pipeline_imputes_it() -> None:
-    assert serving.parse_record({**SAMPLE_RECORD, "chol": None})["chol"] is None
+    values = serving.parse_record({**SAMPLE_RECORD, "chol": None})
+    assert values[FEATURES.index("chol")] is None
 
 
 @pytest.mark.parametrize(
@@ -31,55 +42,144 @@ def test_null_is_accepted_because_the_pipeline_imputes_it() -> None:
     [
         ([SAMPLE_RECORD], "body", "an array"),
         ("text", "body", "a string"),
+        (None, "body", "got null"),
         ({k: v for k, v in SAMPLE_RECORD.items() if k != "thal"}, "thal", "is required"),
         ({**SAMPLE_RECORD, "age": "63"}, "age", "a string"),
         ({**SAMPLE_RECORD, "sex": True}, "sex", "a boolean"),
         ({**SAMPLE_RECORD, "chol": math.nan}, "chol", "finite"),
-        ({**SAMPLE_RECORD, "chol": math.inf}, "chol", "finite"),
+        ({**SAMPLE_RECORD, "chol": -math.inf}, "chol", "finite"),
+        ({**SAMPLE_RECORD, "chol": 10**400}, "chol", "finite"),
         ({**SAMPLE_RECORD, "ca": [1]}, "ca", "an array"),
+        ({**SAMPLE_RECORD, "ca": {"v": 1}}, "ca", "an object"),
+        ({**SAMPLE_RECORD, "cholesterol": 200}, "cholesterol", "not a feature"),
+        ({"instances": []}, "instances", "is empty"),
+        ({"instances": {}}, "instances", "an object"),
+        ({"instances": [SAMPLE_RECORD, {**SAMPLE_RECORD, "age": None, "oldpeak": "x"}]},
+         "instances[1].oldpeak", "a string"),
+        ({"instances": [SAMPLE_RECORD, 7]}, "instances[1]", "got int"),
+        ({"instances": [SAMPLE_RECORD], "extra": 1}, "extra", "not allowed"),
+        ({"instances": [SAMPLE_RECORD], "parameters": [1]}, "parameters", "must be an object"),
     ],
-)
-def test_bad_records_name_the_field_and_the_problem(body, field, problem) -> None:
+)  # fmt: skip
+def test_bad_requests_name_the_field_and_the_problem(body, field, problem) -> None:
     with pytest.raises(serving.RequestError) as caught:
-        serving.parse_record(body)
+        serving.parse_request(body)
     assert caught.value.field == field
     assert problem in caught.value.problem
+    assert caught.value.status == 400
 
 
-def _pickle(payload: object) -> bytes:
+def test_a_batch_over_the_limit_is_refused() -> None:
+    with pytest.raises(serving.RequestError) as caught:
+        serving.parse_request({"instances": [SAMPLE_RECORD] * (serving.MAX_BATCH + 1)})
+    assert (caught.value.field, caught.value.status) == ("instances", 400)
+    assert "1001 records; at most 1000" in caught.value.problem
+
+
+def test_batch_and_single_answers_have_their_shapes(model) -> None:
+    single = serving.predict(model, *serving.parse_request(SAMPLE_RECORD))
+    assert set(single) == {"diagnosis", "probability", "out_of_range", "run_id", "trained_at"}
+    batch = serving.predict(model, *serving.parse_request({"instances": [SAMPLE_RECORD] * 3}))
+    assert set(batch) == {"predictions", "model"}
+    assert batch["model"]["run_id"] == "fixture-run"
+    assert [p["probability"] for p in batch["predictions"]] == [single["probability"]] * 3
+
+
+def test_values_outside_training_are_answered_and_flagged(model) -> None:
+    odd = {**SAMPLE_RECORD, "chol": 5000, "cp": 7, "age": None}
+    answer = serving.predict(model, *serving.parse_request(odd))
+    assert answer["out_of_range"] == ["chol", "cp"]
+    assert 0 <= answer["probability"] <= 1
+    assert serving.predict(model, *serving.parse_request(SAMPLE_RECORD))["out_of_range"] == []
+
+
+def _rows_with_holes() -> np.ndarray:
+    """Every dataset row, then every row again with one feature missing in turn."""
+    rows = pd.read_csv(DATASET)[list(FEATURES)].to_numpy(dtype=float)
+    holes = rows.copy()
+    holes[np.arange(len(rows)), np.arange(len(rows)) % len(FEATURES)] = np.nan
+    return np.vstack([rows, holes])
+
+
+def test_the_fast_path_matches_predict_proba_on_every_row(model) -> None:
+    assert model.scorer is not None
+    rows = _rows_with_holes()
+    expected = model.pipeline.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
+    batch = np.array(model.probabilities(rows.tolist()))
+    one_by_one = np.array(
+        [model.probabilities([[None if np.isnan(v) else v for v in row]])[0] for row in rows]
+    )
+    assert np.max(np.abs(batch - expected)) <= 1e-9
+    assert np.max(np.abs(one_by_one - expected)) <= 1e-9
+
+
+def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -> None:
+    frame = training.load_dataset(DATASET)
+    params = training.TrainParams()
+    forest = training.build_pipeline(params)
+    forest.steps[-1] = ("classifier", RandomForestClassifier(n_estimators=20, random_state=0))
+    train_x, _, train_y, _ = training.split(frame, params)
+    forest.fit(train_x, train_y)
+    assert linear.export(forest, list(FEATURES)) is None
+
+    metadata = {"run_id": "forest", "versions": training.runtime_versions()}
+    loaded = serving.model_from_bytes(training.serialise_model(forest, metadata, None), "forest")
+    assert loaded.scorer is None
+    rows = _rows_with_holes()
+    expected = forest.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
+    assert np.allclose(loaded.probabilities(rows.tolist()), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        DummyClassifier(),
+        Pipeline([("only", DummyClassifier())]),
+    ],
+)
+def test_export_declines_other_structures(pipeline) -> None:
+    assert linear.export(pipeline, list(FEATURES)) is None
+
+
+def _file(payload: object) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(payload, buffer)
     return buffer.getvalue()
-
-
-def test_a_model_file_from_steps_train_loads(trained_artifacts) -> None:
-    model = serving.model_from_bytes((trained_artifacts / "pipeline.joblib").read_bytes(), "x")
-    assert model.run_id == "fixture-run"
-    answer = serving.predict_one(model, serving.parse_record(SAMPLE_RECORD))
-    assert answer["diagnosis"] in {"clear", "heart-disease"}
-    assert 0.0 <= answer["probability"] <= 1.0
 
 
 def test_a_model_from_another_scikit_learn_is_refused(trained_artifacts) -> None:
     payload = joblib.load(trained_artifacts / "pipeline.joblib")
     payload["metadata"]["versions"]["scikit-learn"] = "0.23.2"
     with pytest.raises(ModelLoadError, match=r"trained with scikit-learn 0\.23\.2, running"):
-        serving.model_from_bytes(_pickle(payload), "old.joblib")
+        serving.model_from_bytes(_file(payload), "old.joblib")
 
 
 @pytest.mark.parametrize(
     "payload",
     [
         DummyClassifier(),  # a bare estimator, as the tutorial saved
-        {"format": "something-else", "pipeline": None, "metadata": {}},
-        {"format": MODEL_FORMAT, "pipeline": "not a model", "metadata": {}},
+        {"format": "heartml-model/1", "pipeline": None, "metadata": {}},
+        {"format": MODEL_FORMAT, "metadata": {"versions": {"scikit-learn": "x"}}},
     ],
 )
 def test_files_not_written_by_steps_train_are_refused(payload) -> None:
     with pytest.raises(ModelLoadError, match="refusing"):
-        serving.model_from_bytes(_pickle(payload), "foreign.joblib")
+        serving.model_from_bytes(_file(payload), "foreign.joblib")
 
 
 def test_a_corrupt_file_is_refused_with_a_reason() -> None:
     with pytest.raises(ModelLoadError, match="cannot unpickle"):
         serving.model_from_bytes(b"definitely not a pickle", "corrupt.joblib")
+
+
+def test_loading_a_fast_path_model_imports_neither_scikit_learn_nor_pandas(
+    trained_artifacts,
+) -> None:
+    code = (
+        "import sys; from heartml import serving; "
+        f"m = serving.load_model({str(trained_artifacts / 'pipeline.joblib')!r}); "
+        "m.probabilities([[1.0] * 13]); "
+        "print('sklearn' in sys.modules, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False"], out.stderr

@@ -1,0 +1,158 @@
+"""Score the tutorial's pipeline without scikit-learn: a fast path for serving.
+
+The fitted pipeline (impute and scale the numeric features, impute and one-hot the
+coded ones, logistic regression) is a linear function of its input:
+
+    z = b + sum_j a_j * x_j + sum_k w_k[x_k],    p = 1 / (1 + exp(-z))
+
+with missing values replaced by the imputers' fill values and unseen codes worth 0.
+``export`` reads ``a``, ``b`` and the ``w`` tables from a fitted pipeline, but only
+for the exact structure it understands; anything else returns None and serving
+uses the pipeline itself. Training checks the exported parameters against
+``predict_proba`` before it trusts them (``max_difference``).
+
+Serving this way needs neither scikit-learn nor pandas in memory: the function
+starts in a fraction of the time and serves a record in microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+FORMAT = "heartml-linear/1"
+
+
+def export(pipeline: Any, features: list[str]) -> dict[str, Any] | None:
+    """Return the pipeline's linear parameters, or None if its structure is not understood."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    if type(pipeline) is not Pipeline or len(pipeline.steps) != 2:
+        return None
+    transformer, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
+    if type(transformer) is not ColumnTransformer or type(classifier) is not LogisticRegression:
+        return None
+    if list(classifier.classes_) != [0, 1] or classifier.coef_.shape[0] != 1:
+        return None
+    weights = classifier.coef_[0]
+
+    numeric: dict[str, dict[str, float]] = {}
+    coded: dict[str, dict[str, Any]] = {}
+    offset = 0
+    for name, step, columns in transformer.transformers_:
+        if name == "remainder":
+            if step != "drop":
+                return None
+            continue
+        if type(step) is not Pipeline or len(step.steps) != 2:
+            return None
+        imputer, encoder = step.steps[0][1], step.steps[1][1]
+        if type(imputer) is not SimpleImputer or imputer.add_indicator:
+            return None
+        if not (isinstance(imputer.missing_values, float) and math.isnan(imputer.missing_values)):
+            return None
+        fills = [float(v) for v in imputer.statistics_]
+        if type(encoder) is StandardScaler:
+            means = encoder.mean_ if encoder.mean_ is not None else np.zeros(len(columns))
+            scales = encoder.scale_ if encoder.scale_ is not None else np.ones(len(columns))
+            for i, column in enumerate(columns):
+                numeric[column] = {
+                    "fill": fills[i],
+                    "mean": float(means[i]),
+                    "scale": float(scales[i]),
+                    "weight": float(weights[offset + i]),
+                }
+            offset += len(columns)
+        elif type(encoder) is OneHotEncoder:
+            if (
+                encoder.handle_unknown != "ignore"
+                or encoder.drop_idx_ is not None
+                or getattr(encoder, "_infrequent_enabled", False)
+            ):
+                return None
+            for i, column in enumerate(columns):
+                categories = [float(c) for c in encoder.categories_[i]]
+                table = {repr(c): float(weights[offset + j]) for j, c in enumerate(categories)}
+                coded[column] = {"fill": fills[i], "weights": table}
+                offset += len(categories)
+        else:
+            return None
+    if offset != len(weights) or set(numeric) | set(coded) != set(features):
+        return None
+    return {
+        "format": FORMAT,
+        "intercept": float(classifier.intercept_[0]),
+        "numeric": numeric,
+        "coded": coded,
+    }
+
+
+class LinearScorer:
+    """Probabilities of class 1 from exported parameters, one record or a batch."""
+
+    def __init__(self, params: dict[str, Any], features: list[str]) -> None:
+        if params.get("format") != FORMAT:
+            raise ValueError(f"not {FORMAT} parameters")
+        self.features = list(features)
+        numeric, coded = params["numeric"], params["coded"]
+        # Fold the scaler into the weights: a_j = w_j / s_j, b = b0 - sum a_j * m_j.
+        self._numeric = [
+            (i, numeric[f]["fill"], numeric[f]["weight"] / numeric[f]["scale"])
+            for i, f in enumerate(self.features)
+            if f in numeric
+        ]
+        self._bias = params["intercept"] - sum(
+            numeric[f]["weight"] / numeric[f]["scale"] * numeric[f]["mean"] for f in numeric
+        )
+        self._coded = [
+            (i, coded[f]["fill"], {float(k): v for k, v in coded[f]["weights"].items()})
+            for i, f in enumerate(self.features)
+            if f in coded
+        ]
+
+    def one(self, values: list[float | None]) -> float:
+        """Score one record given as values in ``features`` order (None = missing)."""
+        z = self._bias
+        for i, fill, slope in self._numeric:
+            value = values[i]
+            z += slope * (fill if value is None else value)
+        for i, fill, table in self._coded:
+            value = values[i]
+            z += table.get(fill if value is None else value, 0.0)
+        return _sigmoid(z)
+
+    def many(self, rows: np.ndarray) -> np.ndarray:
+        """Score an (n, features) float array; NaN means missing."""
+        z = np.full(len(rows), self._bias)
+        for i, fill, slope in self._numeric:
+            column = rows[:, i]
+            z += slope * np.where(np.isnan(column), fill, column)
+        for i, fill, table in self._coded:
+            column = np.where(np.isnan(rows[:, i]), fill, rows[:, i])
+            for code, weight in table.items():
+                z += weight * (column == code)
+        # The two-sided form never overflows, as scikit-learn's expit does not.
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def max_difference(pipeline: Any, scorer: LinearScorer, rows: np.ndarray) -> float:
+    """Return the largest gap between the scorer and ``pipeline.predict_proba`` on ``rows``."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=scorer.features)
+    expected = pipeline.predict_proba(frame)[:, 1]
+    return float(np.max(np.abs(scorer.many(rows) - expected)))

@@ -1,0 +1,50 @@
+"""Structured logs in Cloud Logging's JSON format: one line per entry on stdout.
+
+Cloud Functions (2nd gen) and Cloud Run turn such lines into structured entries:
+``severity`` sets the level, ``message`` the summary, ``httpRequest`` the request
+fields. Nothing here ever carries a patient's values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    """Format a record as one JSON object, with any ``extra={"fields": {...}}`` merged in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Send every log record to stdout as a Cloud Logging JSON line."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(CloudLoggingFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def request_fields(
+    method: str, status: int, latency_s: float, request_size: int | None, run_id: str | None
+) -> dict[str, Any]:
+    """Return the fields of one request's log line (no body, no values)."""
+    return {
+        "httpRequest": {
+            "requestMethod": method,
+            "status": status,
+            "latency": f"{latency_s:.6f}s",
+            "requestSize": str(request_size or 0),
+        },
+        "model_run_id": run_id,
+    }

@@ -1,0 +1,260 @@
+"""The prediction API, served by functions-framework over real HTTP from the emulator bucket."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from heartml import registry, serving
+from heartml.artifacts import read_artifacts
+from heartml.features import FEATURES
+from heartml.store import open_store
+from tests.conftest import (
+    DATASET,
+    REPO,
+    SAMPLE_RECORD,
+    ServedFunction,
+    serve_function,
+    stop_function,
+)
+from tests.contract import check_response
+
+
+@pytest.fixture(scope="module")
+def served(gcs_emulator, tmp_path_factory, trained_artifacts) -> Iterator[ServedFunction]:
+    """One function for the module, serving the fixture model published in the bucket."""
+    uri = f"gs://heartml-test/api-{id(tmp_path_factory)}"
+    registry.publish(open_store(uri), *read_artifacts(trained_artifacts))
+    function = serve_function(tmp_path_factory.mktemp("api"), PIPELINE_STORE=uri)
+    yield function
+    stop_function(function.process)
+
+
+@pytest.fixture(scope="module")
+def pipeline(trained_artifacts):
+    return serving.load_model(trained_artifacts / "pipeline.joblib").pipeline
+
+
+def post(served: ServedFunction, body: object = None, **kwargs) -> requests.Response:
+    if body is not None:
+        kwargs["json"] = body
+    return requests.post(served.url, timeout=10, **kwargs)
+
+
+def test_one_record_gets_the_tutorial_answer_and_the_model_identity(served, pipeline) -> None:
+    response = post(served, SAMPLE_RECORD)
+    assert response.status_code == 200
+    body = response.json()
+    check_response("POST", 200, body)
+    expected = pipeline.predict_proba(pd.DataFrame([SAMPLE_RECORD]).astype(float))[0, 1]
+    assert body["probability"] == pytest.approx(expected, abs=1e-9)
+    assert body["diagnosis"] == ("heart-disease" if expected > 0.5 else "clear")
+    assert body["run_id"] == "fixture-run" and body["trained_at"].endswith("Z")
+    assert body["out_of_range"] == []
+
+
+def test_every_row_of_the_dataset_matches_predict_proba_through_the_api(served, pipeline) -> None:
+    frame = pd.read_csv(DATASET)[list(FEATURES)]
+    records = json.loads(frame.to_json(orient="records"))
+    records += [{**r, FEATURES[i % 13]: None} for i, r in enumerate(records)]  # one hole each
+    response = post(served, {"instances": records[:1000]})
+    assert response.status_code == 200
+    body = response.json()
+    check_response("POST", 200, body)
+    expected = pipeline.predict_proba(pd.DataFrame(records[:1000], dtype=float))[:, 1]
+    got = np.array([p["probability"] for p in body["predictions"]])
+    assert np.max(np.abs(got - expected)) <= 1e-9
+    assert body["model"]["run_id"] == "fixture-run"
+
+
+def test_a_value_far_outside_training_is_answered_and_flagged(served) -> None:
+    response = post(served, {**SAMPLE_RECORD, "chol": 790, "thal": 9})
+    assert response.status_code == 200
+    assert response.json()["out_of_range"] == ["chol", "thal"]
+
+
+def test_get_reports_health_and_the_live_models_metadata(served, trained_artifacts) -> None:
+    response = requests.get(served.url, timeout=10)
+    assert response.status_code == 200
+    body = response.json()
+    check_response("GET", 200, body)
+    metrics = json.loads((trained_artifacts / "metrics.json").read_text())
+    assert body["status"] == "ok"
+    assert body["model"]["run_id"] == "fixture-run"
+    assert body["model"]["dataset_sha256"] == metrics["dataset"]["sha256"]
+    assert body["model"]["metrics"]["roc_auc"] == metrics["roc_auc"]
+    assert body["model"]["fast_path"] is True
+    assert body["limits"] == {"max_batch": 1000, "max_body_bytes": 1_048_576}
+
+
+BAD_REQUESTS = {
+    "malformed JSON": ({"data": b'{"age": 63,', "headers": {"Content-Type": "application/json"}},
+                       400, "body", "not valid JSON"),
+    "wrong content type": ({"data": b"age=63", "headers": {"Content-Type": "text/plain"}},
+                           415, "Content-Type", "application/json"),
+    "empty body": ({"data": b"", "headers": {"Content-Type": "application/json"}}, 400, "body", "empty"),
+    "oversized body": ({"data": b" " * 1_048_577, "headers": {"Content-Type": "application/json"}},
+                       413, "body", "larger than"),
+    "list where an object belongs": ({"json": [SAMPLE_RECORD]}, 400, "body", "an array"),
+    "a string": ({"json": {**SAMPLE_RECORD, "age": "63"}}, 400, "age", "a string"),
+    "NaN": ({"data": json.dumps({**SAMPLE_RECORD, "chol": math.nan}).encode(),
+             "headers": {"Content-Type": "application/json"}}, 400, "chol", "finite"),
+    "Infinity": ({"data": json.dumps({**SAMPLE_RECORD, "trestbps": math.inf}).encode(),
+                  "headers": {"Content-Type": "application/json"}}, 400, "trestbps", "finite"),
+    "a boolean": ({"json": {**SAMPLE_RECORD, "exang": False}}, 400, "exang", "a boolean"),
+    "a missing feature": ({"json": {k: v for k, v in SAMPLE_RECORD.items() if k != "ca"}},
+                          400, "ca", "is required"),
+    "an unknown feature": ({"json": {**SAMPLE_RECORD, "target": 1}}, 400, "target", "not a feature"),
+    "empty batch": ({"json": {"instances": []}}, 400, "instances", "is empty"),
+    "batch over the limit": ({"json": {"instances": [SAMPLE_RECORD] * 1001}}, 400, "instances", "at most 1000"),
+    "a bad record in a batch": ({"json": {"instances": [SAMPLE_RECORD, {**SAMPLE_RECORD, "sex": None, "cp": "x"}]}},
+                                400, "instances[1].cp", "a string"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_input_gets_a_4xx_naming_the_field(served, case) -> None:
+    kwargs, status, field, words = BAD_REQUESTS[case]
+    response = post(served, **kwargs)
+    assert response.status_code == status
+    body = response.json()
+    check_response("POST", status, body)
+    assert body["error"]["field"] == field
+    assert words in body["error"]["message"]
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_get_405_with_allow(served, method) -> None:
+    response = requests.request(method, served.url, json=SAMPLE_RECORD, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD, POST"
+    assert response.json()["error"]["field"] == "method"
+
+
+def test_each_request_logs_one_json_line_without_patient_values(served) -> None:
+    marker = {**SAMPLE_RECORD, "chol": 271.137, "trestbps": 133.917}
+    before = len(served.log().splitlines())
+    assert post(served, marker).status_code == 200
+    assert post(served, {**marker, "age": "sixty-three"}).status_code == 400
+    lines = served.log().splitlines()[before:]
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    requests_logged = [e for e in entries if e.get("logger") == "main.requests"]
+    assert [(e["severity"], e["httpRequest"]["status"]) for e in requests_logged] == [
+        ("INFO", 200),
+        ("WARNING", 400),
+    ]
+    for entry in requests_logged:
+        assert entry["model_run_id"] == "fixture-run"
+        assert entry["httpRequest"]["latency"].endswith("s")
+        assert entry["httpRequest"]["requestMethod"] == "POST"
+    assert requests_logged[1]["message"] == "POST 400 age: must be a number or null, got a string"
+    text = "\n".join(lines)
+    for value in ("271.137", "133.917", "sixty-three"):
+        assert value not in text
+
+
+def test_a_store_without_a_model_reports_unavailable(tmp_path, gcs_uri) -> None:
+    function = serve_function(tmp_path, PIPELINE_STORE=gcs_uri)
+    try:
+        health = requests.get(function.url, timeout=10)
+        prediction = post(function, SAMPLE_RECORD)
+    finally:
+        stop_function(function.process)
+    assert health.status_code == 503 and prediction.status_code == 503
+    check_response("GET", 503, health.json())
+    check_response("POST", 503, prediction.json())
+    assert "models/latest.joblib does not exist" in prediction.json()["error"]["message"]
+
+
+def test_a_model_from_another_scikit_learn_is_not_served(
+    tmp_path, gcs_uri, trained_artifacts
+) -> None:
+    payload = joblib.load(trained_artifacts / "pipeline.joblib")
+    payload["metadata"]["versions"]["scikit-learn"] = "1.0.2"
+    buffer = io.BytesIO()
+    joblib.dump(payload, buffer)
+    open_store(gcs_uri).write_bytes(registry.LATEST_MODEL_KEY, buffer.getvalue())
+
+    function = serve_function(tmp_path, PIPELINE_STORE=gcs_uri)
+    try:
+        response = post(function, SAMPLE_RECORD)
+    finally:
+        stop_function(function.process)
+    assert response.status_code == 503
+    assert "trained with scikit-learn 1.0.2" in response.json()["error"]["message"]
+    assert "model not loaded: refusing" in function.log()
+
+
+def test_without_a_store_it_serves_the_local_artifact(tmp_path, trained_artifacts) -> None:
+    workdir = tmp_path / "checkout"
+    shutil.copytree(trained_artifacts, workdir / "artifacts")
+    function = serve_function(tmp_path, cwd=workdir, PIPELINE_STORE="")
+    try:
+        response = post(function, SAMPLE_RECORD)
+        health = requests.get(function.url, timeout=10).json()
+    finally:
+        stop_function(function.process)
+    assert response.status_code == 200
+    assert response.json()["run_id"] == "fixture-run"
+    assert health["model"]["metrics"]["n_val"] == 61
+
+
+def test_schemathesis_finds_no_5xx_and_no_response_outside_the_contract(served, tmp_path) -> None:
+    """Fuzz the served function from openapi.yaml: fixed seed, bounded examples."""
+    cli = Path(sys.executable).with_name("schemathesis")
+    result = subprocess.run(
+        [
+            str(cli), "run", str(REPO / "openapi.yaml"), "--url", served.url.rstrip("/"),
+            "--checks", "all", "--max-examples", "60", "--seed", "20261127",
+            "--no-color", "--report-dir", str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "generated" in result.stdout and "passed" in result.stdout
+
+
+def test_under_load_mixed_requests_get_no_5xx_and_well_formed_answers(served) -> None:
+    """A few seconds at concurrency 32 on loopback, good and bad requests interleaved."""
+    bodies = [
+        (SAMPLE_RECORD, 200),
+        ({"instances": [SAMPLE_RECORD] * 20}, 200),
+        ({**SAMPLE_RECORD, "age": "x"}, 400),
+        ({"instances": []}, 400),
+        ([1, 2], 400),
+        ({**SAMPLE_RECORD, "chol": None}, 200),
+    ]
+    deadline = time.monotonic() + 3.0
+    lock, seen = threading.Lock(), []
+
+    def worker(index: int) -> None:
+        session = requests.Session()
+        i = index
+        while time.monotonic() < deadline and i < index + 2000:
+            body, expected = bodies[i % len(bodies)]
+            response = session.post(served.url, json=body, timeout=10)
+            check_response("POST", response.status_code, response.json())
+            with lock:
+                seen.append((response.status_code, expected))
+            i += 1
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(worker, range(32)))
+    assert len(seen) > 100
+    assert all(status == expected for status, expected in seen), {s for s in seen if s[0] != s[1]}
