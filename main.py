@@ -25,7 +25,6 @@ from heartml.store import open_store
 
 logs.configure()
 log = logging.getLogger("main")
-request_log = logging.getLogger("main.requests")
 
 LOCAL_MODEL_PATH = Path("artifacts/pipeline.joblib")
 ALLOWED_METHODS = "GET, HEAD, POST"
@@ -125,17 +124,12 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     summary = f"{request.method} {status}" + (
         f" {error['field']}: {error['message']}" if error else ""
     )
-    request_log.log(
-        logging.WARNING if status >= 400 else logging.INFO,
+    logs.log_request(
         summary,
-        extra={
-            "fields": logs.request_fields(
-                request.method,
-                status,
-                time.perf_counter() - started,
-                request.content_length,
-                MODEL.run_id if MODEL else None,
-            )
-        },
+        request.method,
+        status,
+        time.perf_counter() - started,
+        request.content_length,
+        MODEL.run_id if MODEL else None,
     )
     return body, status, headers

@@ -1,0 +1,43 @@
+"""Reference handlers the serving benchmark runs beside main.py, each under functions-framework.
+
+- ``constant_handler``: answers fixed JSON; the floor of what the HTTP stack costs.
+- ``tutorial_handler``: the 2020 tutorial's way, a DataFrame per request and
+  ``pipeline.predict``, on the same model file (``$BENCH_MODEL``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import flask
+import functions_framework
+
+ANSWER = {"diagnosis": "heart-disease", "probability": 0.5, "run_id": "constant"}
+
+
+@functions_framework.http
+def constant_handler(request: flask.Request) -> dict:
+    """Read the body like a real handler would, then answer the same thing every time."""
+    request.get_data()
+    return ANSWER
+
+
+_PIPELINE = None
+if os.environ.get("BENCH_MODEL"):
+    import pandas as pd
+
+    from heartml import serving
+
+    _PIPELINE = serving.load_model(os.environ["BENCH_MODEL"]).pipeline
+
+
+@functions_framework.http
+def tutorial_handler(request: flask.Request) -> dict:
+    """The tutorial's handler: one DataFrame per request, then predict.
+
+    Cast to float as this project's pipeline is fitted on floats (the tutorial's was
+    fitted on the CSV's integers).
+    """
+    frame = pd.DataFrame.from_records([request.get_json()]).astype(float)
+    label = int(_PIPELINE.predict(frame)[0])
+    return {"diagnosis": {0: "clear", 1: "heart-disease"}[label]}
