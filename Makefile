@@ -37,6 +37,7 @@ lint-workflows: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 clean:
 	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json local-store reports .pytest_cache
