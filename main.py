@@ -1,4 +1,7 @@
-"""Cloud Function source: HTTP predictions from the live heart-disease model.
+"""Cloud Function source: predictions from the live model, and the pipeline's event consumers.
+
+Entry points: ``predict_handler`` (HTTP), ``on_dataset_uploaded`` and
+``on_metrics_uploaded`` (CloudEvents from Cloud Storage; see heartml/events.py).
 
 The model is loaded once per instance, at cold start, from the store named by
 ``$PIPELINE_STORE`` (``models/latest.joblib``), or from ``artifacts/pipeline.joblib``
@@ -19,7 +22,7 @@ from typing import Any
 import flask
 import functions_framework
 
-from heartml import config, logs, registry, serving
+from heartml import config, events, logs, registry, serving
 from heartml.errors import PipelineError
 from heartml.store import open_store
 
@@ -57,7 +60,12 @@ def _metrics(read: Any) -> dict[str, Any] | None:
         return None
 
 
-MODEL, MODEL_ERROR = _load_live_model()
+# Cloud Functions names the entry point in FUNCTION_TARGET; the event consumers,
+# deployed from this same source, have no use for the model.
+if os.environ.get("FUNCTION_TARGET", "predict_handler") == "predict_handler":
+    MODEL, MODEL_ERROR = _load_live_model()
+else:
+    MODEL, MODEL_ERROR = None, "this instance serves events, not predictions"
 
 
 def _error(field: str, message: str, status: int) -> tuple[dict[str, Any], int]:
@@ -133,3 +141,18 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
         MODEL.run_id if MODEL else None,
     )
     return body, status, headers
+
+
+@functions_framework.cloud_event
+def on_dataset_uploaded(cloud_event: Any) -> None:
+    """Run the "Train and Deploy" workflow when the pipeline's dataset.csv is written.
+
+    Raising (a 5xx to Eventarc) only when GitHub stayed unreachable: a redelivery may work.
+    """
+    events.handle_dataset_uploaded(cloud_event)
+
+
+@functions_framework.cloud_event
+def on_metrics_uploaded(cloud_event: Any) -> None:
+    """Post to Slack when a new version is below a floor, fell, or was held back."""
+    events.handle_metrics_uploaded(cloud_event)

@@ -360,3 +360,32 @@ def test_the_deploy_script_refuses_incomplete_settings(recording_gcloud, env, me
     assert result.returncode != 0
     assert message in result.stderr
     assert not (recording_gcloud / "gcloud-args").exists()
+
+
+def test_the_event_functions_are_deployed_on_the_buckets_finalize_events(recording_gcloud) -> None:
+    script = REPO / "scripts" / "deploy_event_functions.sh"
+    calls = recording_gcloud / "gcloud-calls"
+    (recording_gcloud / "bin" / "gcloud").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$@" >> {calls}\necho --- >> {calls}\n'
+    )
+    env = {
+        "PATH": f"{recording_gcloud / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "GCP_PROJECT_ID": "proj",
+        "PIPELINE_STORE": "gs://bucket/heart",
+        "GITHUB_REPOSITORY": "owner/repo",
+        "TRIGGER_SERVICE_ACCOUNT": "trigger@proj.iam.gserviceaccount.com",
+    }
+    result = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    first, second = [c.strip().splitlines() for c in calls.read_text().split("---") if c.strip()]
+    for args, entry, secret in (
+        (first, "on_dataset_uploaded", "GITHUB_TOKEN=github-dispatch-token:latest"),
+        (second, "on_metrics_uploaded", "SLACK_WEBHOOK_URL=slack-webhook-url:latest"),
+    ):
+        assert f"--entry-point={entry}" in args
+        assert "--trigger-event-filters=type=google.cloud.storage.object.v1.finalized" in args
+        assert "--trigger-event-filters=bucket=bucket" in args
+        assert f"--set-secrets={secret}" in args
+        assert "--gen2" in args and "--retry" in args

@@ -1,0 +1,311 @@
+"""Event-driven operations: retrain when the dataset changes, alert when a model slips.
+
+Two Cloud Storage "object finalized" consumers (entry points in main.py):
+
+- a new ``dataset.csv`` under the pipeline's store asks GitHub to run the workflow
+  (``repository_dispatch``, event type ``dataset-updated``);
+- a new ``models/metrics/<run id>.json`` posts to a Slack incoming webhook when the
+  version is below a floor, fell against the version before it, or was held back.
+
+Both behave as Eventarc expects of a consumer: an event is handled at most once per
+event id (a marker object in the store, written after success), downstream
+failures are retried with backoff within a bounded time, and the function answers
+non-2xx only when a redelivery could help (the downstream is down), never for an
+event of unknown shape or a request GitHub or Slack refused outright.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from heartml import config, registry
+from heartml.errors import ObjectExists, PipelineError
+from heartml.store import GCSStore, Store, open_store
+
+log = logging.getLogger(__name__)
+
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+DISPATCH_EVENT_TYPE = "dataset-updated"
+
+
+class DownstreamUnavailable(PipelineError):
+    """GitHub or Slack could not be reached or kept failing; a redelivery may succeed."""
+
+
+@dataclass(frozen=True)
+class StorageObject:
+    """The parts of a Cloud Storage event this project uses."""
+
+    event_id: str
+    bucket: str
+    name: str
+    generation: str
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try a downstream call before giving the event back to Eventarc."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    timeout: float = 10.0
+    budget: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """Read the ``NOTIFY_RETRY_*``, ``NOTIFY_TIMEOUT_SECONDS`` and ``NOTIFY_BUDGET_SECONDS``."""
+        return cls(
+            attempts=int(config.env_float("NOTIFY_RETRY_ATTEMPTS", cls.attempts)),
+            base_delay=config.env_float("NOTIFY_RETRY_BASE_SECONDS", cls.base_delay),
+            timeout=config.env_float("NOTIFY_TIMEOUT_SECONDS", cls.timeout),
+            budget=config.env_float("NOTIFY_BUDGET_SECONDS", cls.budget),
+        )
+
+
+def storage_object(event: Any) -> StorageObject | None:
+    """Read a finalize event; None (logged) when it is not one this code understands."""
+    try:
+        event_type, data = event["type"], event.data
+        if event_type != FINALIZED or not isinstance(data, dict):
+            raise ValueError(f"type {event_type!r} with {type(data).__name__} data")
+        return StorageObject(
+            event_id=str(event["id"]),
+            bucket=str(data["bucket"]),
+            name=str(data["name"]),
+            generation=str(data.get("generation", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("ignored an event of unknown shape: %s", exc)
+        return None
+
+
+def post_json(
+    url: str, body: dict[str, Any], headers: dict[str, str], policy: RetryPolicy
+) -> requests.Response:
+    """POST with retries on refused connections, timeouts and 5xx; return the final answer.
+
+    A 4xx is returned at once (a retry cannot fix it). Raises DownstreamUnavailable
+    when every attempt failed or the time budget ran out.
+    """
+    deadline = time.monotonic() + policy.budget
+    problem = "no attempt made"
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            response = requests.post(url, json=body, headers=headers, timeout=policy.timeout)
+            if response.status_code < 500:
+                return response
+            problem = f"HTTP {response.status_code}"
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            problem = type(exc).__name__
+        delay = policy.base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4)
+        if attempt == policy.attempts or time.monotonic() + delay > deadline:
+            break
+        log.warning(
+            "%s answered %s (attempt %d); retrying in %.2f s", _host(url), problem, attempt, delay
+        )
+        time.sleep(delay)
+    raise DownstreamUnavailable(f"{_host(url)} unavailable after {attempt} attempt(s): {problem}")
+
+
+def _host(url: str) -> str:
+    """Name a downstream without its path, which for a webhook is the secret."""
+    return "/".join(url.split("/")[:3])
+
+
+def _store_for(obj: StorageObject) -> tuple[Store, str] | None:
+    """Return the pipeline's store and the object's key in it, if the object lies under it."""
+    store = open_store(config.store_uri(), timeout=config.store_timeout())
+    if not isinstance(store, GCSStore) or store.bucket_name != obj.bucket:
+        log.info(
+            "ignored gs://%s/%s: not in the pipeline's store %s", obj.bucket, obj.name, store.uri
+        )
+        return None
+    prefix = f"{store.prefix}/" if store.prefix else ""
+    if not obj.name.startswith(prefix):
+        return None
+    return store, obj.name[len(prefix) :]
+
+
+def _once(store: Store, handler: str, event_id: str) -> bool:
+    """Tell whether this event was already handled (a marker written after success)."""
+    return store.exists(f"events/{handler}/{event_id}")
+
+
+def _mark(store: Store, handler: str, event_id: str) -> None:
+    # A concurrent delivery may have got here first; the work is done either way.
+    with contextlib.suppress(ObjectExists):
+        store.write_bytes(f"events/{handler}/{event_id}", b"", exclusive=True)
+
+
+def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> str:
+    """Ask GitHub to retrain when the store's ``dataset.csv`` is written; return what was done."""
+    obj = storage_object(event)
+    located = _store_for(obj) if obj else None
+    if located is None or located[1] != registry.DATASET_KEY:
+        return "ignored"
+    store, _ = located
+    if _once(store, "dataset", obj.event_id):
+        log.info("event %s already handled: no second dispatch", obj.event_id)
+        return "duplicate"
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if "/" not in repository or not token:
+        log.error("cannot dispatch: set GITHUB_REPOSITORY (owner/repo) and GITHUB_TOKEN")
+        return "misconfigured"
+    api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    response = post_json(
+        f"{api}/repos/{repository}/dispatches",
+        {
+            "event_type": DISPATCH_EVENT_TYPE,
+            "client_payload": {
+                "bucket": obj.bucket,
+                "object": obj.name,
+                "generation": obj.generation,
+            },
+        },
+        {
+            "Accept": "application/vnd.github+json",
+            "Authorization": f"Bearer {token}",
+            "X-GitHub-Api-Version": "2022-11-28",
+        },
+        policy or RetryPolicy.from_env(),
+    )
+    if response.status_code != 204:
+        # 401, 403, 404, 422: the token or repository is wrong; a redelivery cannot help.
+        log.error("GitHub refused the dispatch for %s: HTTP %d", repository, response.status_code)
+        return "refused"
+    _mark(store, "dataset", obj.event_id)
+    log.info(
+        "dispatched %s to %s for generation %s", DISPATCH_EVENT_TYPE, repository, obj.generation
+    )
+    return "dispatched"
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """When a new version is worth a message (defaults match the gate's floors)."""
+
+    min_roc_auc: float = 0.80
+    min_accuracy: float = 0.75
+    max_drop: float = 0.02
+
+    @classmethod
+    def from_env(cls) -> AlertThresholds:
+        return cls(
+            min_roc_auc=config.env_float("ALERT_MIN_ROC_AUC", cls.min_roc_auc),
+            min_accuracy=config.env_float("ALERT_MIN_ACCURACY", cls.min_accuracy),
+            max_drop=config.env_float("ALERT_MAX_DROP", cls.max_drop),
+        )
+
+
+def alert_reasons(
+    metrics: dict[str, Any], previous: dict[str, Any] | None, thresholds: AlertThresholds
+) -> list[str]:
+    """Return why a version deserves an alert; empty when it does not."""
+    reasons = []
+    for name, floor in (("roc_auc", thresholds.min_roc_auc), ("val_acc", thresholds.min_accuracy)):
+        value = metrics.get(name)
+        if isinstance(value, int | float) and value < floor:
+            reasons.append(f"{name} {value:.4f} is below {floor}")
+        if (
+            previous
+            and isinstance(value, int | float)
+            and isinstance(previous.get(name), int | float)
+        ):
+            drop = previous[name] - value
+            if drop > thresholds.max_drop:
+                reasons.append(
+                    f"{name} fell {drop:.4f} against {previous.get('run_id')} "
+                    f"({previous[name]:.4f} → {value:.4f})"
+                )
+    gate = metrics.get("gate") or {}
+    if gate and not gate.get("passed"):
+        reasons.append("the gate held it back: " + "; ".join(gate.get("reasons") or ["no reason"]))
+    return reasons
+
+
+def slack_message(metrics: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+    """Build the Slack message: plain text for notifications, blocks for the channel."""
+    run_id = str(metrics.get("run_id"))
+    link = _run_link(run_id)
+    title = f"Heart-disease model run {run_id} needs a look"
+    figures = (
+        f"ROC AUC {metrics.get('roc_auc', float('nan')):.4f}, "
+        f"validation accuracy {metrics.get('val_acc', float('nan')):.4f}, "
+        f"{(metrics.get('dataset') or {}).get('rows')} rows"
+    )
+    lines = "\n".join(f"• {reason}" for reason in reasons)
+    text = f"{title}\n{lines}\n{figures}" + (f"\n{link}" if link else "")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": lines}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": figures}]},
+    ]
+    if link:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"<{link}|Open the workflow run>"},
+            }
+        )
+    return {"text": text, "blocks": blocks}
+
+
+def _run_link(run_id: str) -> str | None:
+    repository = os.environ.get("GITHUB_REPOSITORY")
+    github_run, _, attempt = run_id.partition("-")
+    if not repository or not github_run.isdigit() or not attempt.isdigit():
+        return None
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repository}/actions/runs/{github_run}/attempts/{attempt}"
+
+
+def handle_metrics_uploaded(event: Any, policy: RetryPolicy | None = None) -> str:
+    """Post to Slack when a new version's metrics call for it; return what was done."""
+    obj = storage_object(event)
+    located = _store_for(obj) if obj else None
+    if located is None:
+        return "ignored"
+    store, key = located
+    if not (key.startswith(registry.METRICS_PREFIX) and key.endswith(".json")):
+        return "ignored"
+    if _once(store, "metrics", obj.event_id):
+        log.info("event %s already handled: no second alert", obj.event_id)
+        return "duplicate"
+    try:
+        metrics = json.loads(store.read_bytes(key))
+    except ValueError:
+        log.warning("ignored %s: not valid JSON", key)
+        return "ignored"
+    earlier = [
+        m for m in registry.history(store) if m.get("timestamp", "") < metrics.get("timestamp", "")
+    ]
+    promoted = [m for m in earlier if registry.gate_passed(m)]
+    previous = promoted[-1] if promoted else None
+    reasons = alert_reasons(metrics, previous, AlertThresholds.from_env())
+    if not reasons:
+        _mark(store, "metrics", obj.event_id)
+        log.info("run %s needs no alert", metrics.get("run_id"))
+        return "quiet"
+    webhook = os.environ.get("SLACK_WEBHOOK_URL", "")
+    if not webhook:
+        log.error("alert for run %s not sent: set SLACK_WEBHOOK_URL", metrics.get("run_id"))
+        return "misconfigured"
+    response = post_json(
+        webhook, slack_message(metrics, reasons), {}, policy or RetryPolicy.from_env()
+    )
+    if response.status_code >= 400:
+        log.error("Slack refused the alert: HTTP %d", response.status_code)
+        return "refused"
+    _mark(store, "metrics", obj.event_id)
+    log.info("alerted on run %s: %s", metrics.get("run_id"), "; ".join(reasons))
+    return "alerted"
