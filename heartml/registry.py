@@ -168,6 +168,17 @@ def live_run_id(store: Store) -> str | None:
     return matches[-1]
 
 
+def live_pointer(store: Store) -> dict[str, Any] | None:
+    """Return ``latest.json`` (which version is live, when and why) without reading a model.
+
+    For display; ``live_run_id`` is the checked answer.
+    """
+    try:
+        return json.loads(store.read_bytes(LATEST_POINTER_KEY))
+    except (ObjectNotFound, ValueError):
+        return None
+
+
 def previous_version(store: Store) -> str:
     """Return the newest promotable version trained before the live one."""
     live = live_run_id(store)

@@ -53,6 +53,15 @@ def gate_step(
         params=params,
     )
     metrics["gate"] = verdict.to_dict()
+    checks = _read_json(reports / "validation.json")
+    if checks is not None:
+        # Archived with the version, so the history shows what the data looked like.
+        metrics["data_checks"] = {
+            "passed": checks.get("passed"),
+            "duplicates": checks.get("duplicates"),
+            "warnings": [w.get("message") for w in checks.get("warnings", [])],
+            "drifted": (checks.get("drift") or {}).get("drifted"),
+        }
     artifacts.save_artifacts(artifacts_dir, model_bytes, metrics)
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "gate.json").write_text(json.dumps(verdict.to_dict(), indent=2) + "\n")
@@ -71,6 +80,13 @@ def gate_step(
         champion_id or "none",
     )
     return verdict
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

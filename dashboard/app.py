@@ -1,0 +1,118 @@
+"""The model's history: ``streamlit run dashboard/app.py`` (store from $PIPELINE_STORE).
+
+Reads metrics files and ``models/latest.json`` only, never a model. The archive's
+listing is taken on every run; the metrics are cached per listing, so the page
+refreshes itself when a new version lands and costs one LIST when nothing did.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from heartml import config, history
+from heartml.store import open_store
+
+REFRESH_SECONDS = 60
+
+st.set_page_config(page_title="Heart-disease model history", layout="wide")
+
+
+@st.cache_data(show_spinner=False)
+def cached_history(uri: str, listing: tuple[str, ...]) -> tuple[list[dict], dict | None]:
+    """Read every version's metrics; cached until the listing (or the pointer) changes."""
+    return history.load(open_store(uri, timeout=config.store_timeout()))
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def page() -> None:
+    uri = config.store_uri()
+    store = open_store(uri, timeout=config.store_timeout())
+    listing = tuple(store.list_keys("models/"))
+    records, pointer = cached_history(uri, listing)
+    st.title("Heart-disease model history")
+    st.caption(
+        f"Store: `{store.uri}` · {len(records)} version(s) · refreshes every {REFRESH_SECONDS} s"
+    )
+    if not records:
+        st.info("No versions yet. Run `make local` (or the workflow) to train and publish one.")
+        return
+
+    live_id = (pointer or {}).get("run_id")
+    table = history.versions_table(records, live_id)
+    live_rows = table[table["live"]]
+    if live_rows.empty:
+        st.warning("No version is live yet.")
+    else:
+        live = live_rows.iloc[-1]
+        promoted = table[(table["gate"] == "passed") & (table["trained_at"] < live["trained_at"])]
+        before = promoted.iloc[-1] if not promoted.empty else None
+        st.subheader(f"Live: {live['run_id']}")
+        st.caption(
+            f"trained {live['trained_at']:%Y-%m-%d %H:%M} UTC · promoted "
+            f"{(pointer or {}).get('promoted_at', '?')} ({(pointer or {}).get('reason', '?')})"
+            + (f" · compared with {before['run_id']}" if before is not None else "")
+        )
+        columns = st.columns(3)
+        for column, score in zip(columns, history.SCORES, strict=True):
+            delta = None if before is None else float(live[score] - before[score])
+            column.metric(score, f"{live[score]:.4f}", None if delta is None else f"{delta:+.4f}")
+
+    st.subheader("Scores per run")
+    st.vega_lite_chart(
+        history.scores_long(table),
+        {
+            "layer": [
+                {"mark": "line", "encoding": {"color": {"field": "score", "type": "nominal"}}},
+                {
+                    "mark": {"type": "point", "filled": True, "size": 60},
+                    "encoding": {
+                        "color": {"field": "score", "type": "nominal"},
+                        "shape": {"field": "gate", "type": "nominal", "title": "gate verdict"},
+                        "tooltip": [
+                            {"field": "run_id"},
+                            {"field": "score"},
+                            {"field": "value", "format": ".4f"},
+                            {"field": "gate"},
+                        ],
+                    },
+                },
+            ],
+            "encoding": {
+                "x": {"field": "trained_at", "type": "temporal", "title": "trained at (UTC)"},
+                "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}},
+            },
+        },
+        width="stretch",
+    )
+    st.subheader("Training time per run")
+    st.vega_lite_chart(
+        table[["trained_at", "run_id", "elapsed_s"]],
+        {
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "trained_at", "type": "temporal", "title": "trained at (UTC)"},
+                "y": {"field": "elapsed_s", "type": "quantitative", "title": "fit seconds"},
+                "tooltip": [{"field": "run_id"}, {"field": "elapsed_s", "format": ".3f"}],
+            },
+        },
+        width="stretch",
+    )
+
+    drifted = table[table["drifted"] != ""]
+    st.subheader("Drift")
+    if drifted.empty:
+        st.write("No drift recorded against the live model's data in any run.")
+    else:
+        st.dataframe(drifted[["run_id", "trained_at", "drifted"]], hide_index=True)
+
+    st.subheader("Versions")
+    shown = table.iloc[::-1].assign(live=table["live"].iloc[::-1].map({True: "live", False: ""}))
+    st.dataframe(
+        pd.DataFrame(shown),
+        hide_index=True,
+        column_config={"trained_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+    )
+
+
+page()

@@ -1,0 +1,38 @@
+"""Seed a store with a history of versions: metrics and latest.json only, no models."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from heartml import registry
+from heartml.artifacts import metrics_json
+from heartml.store import Store
+
+
+def seed_history(store: Store, count: int, *, live_index: int | None = -1) -> list[str]:
+    """Write ``count`` versions a day apart; every seventh is held back; return run ids."""
+    start = datetime(2026, 1, 1, 8, tzinfo=UTC)
+    run_ids = []
+    for i in range(count):
+        run_id = f"{1000 + i}-1"
+        passed = i % 7 != 3
+        metrics = {
+            "run_id": run_id,
+            "timestamp": (start + timedelta(days=i)).isoformat().replace("+00:00", "Z"),
+            "acc": 0.87 + (i % 5) / 1000,
+            "val_acc": 0.85 + (i % 3) / 100,
+            "roc_auc": 0.90 + (i % 4) / 200,
+            "elapsed": 0.02 + (i % 6) / 1000,
+            "dataset": {"rows": 303 + i, "sha256": f"{i:064x}"},
+            "model_sha256": f"{i:064x}",
+            "gate": {"passed": passed, "reasons": [] if passed else ["roc_auc below live"]},
+            "data_checks": {"drifted": ["age"] if i % 11 == 5 else []},
+        }
+        store.write_bytes(registry.metrics_key(run_id), metrics_json(metrics))
+        run_ids.append(run_id)
+    if count and live_index is not None:
+        live = run_ids[live_index]
+        pointer = {"run_id": live, "promoted_at": "2026-11-27T08:00:00Z", "reason": "trained"}
+        store.write_bytes(registry.LATEST_POINTER_KEY, json.dumps(pointer).encode())
+    return run_ids
