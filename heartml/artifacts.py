@@ -63,3 +63,11 @@ def read_artifacts(out_dir: str | Path) -> tuple[bytes, dict[str, Any]]:
     except ValueError as exc:
         raise PipelineError(f"{out / METRICS_FILE} is not valid JSON: {exc}") from None
     return model_bytes, metrics
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    """Return a JSON file an earlier step may have left, or None if it did not."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None

@@ -53,7 +53,7 @@ def gate_step(
         params=params,
     )
     metrics["gate"] = verdict.to_dict()
-    checks = _read_json(reports / "validation.json")
+    checks = artifacts.read_json(reports / "validation.json")
     if checks is not None:
         # Archived with the version, so the history shows what the data looked like.
         metrics["data_checks"] = {
@@ -80,13 +80,6 @@ def gate_step(
         champion_id or "none",
     )
     return verdict
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,11 +8,9 @@ files earlier steps left and never fails the run on its own.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from heartml import artifacts, config, report
 from steps._cli import run
@@ -20,19 +18,12 @@ from steps._cli import run
 log = logging.getLogger("steps.report")
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
     """Render the summary from ``reports/`` and the artifacts; return where it went."""
     text = report.render(
-        _read(reports / "validation.json"),
-        _read(reports / "gate.json"),
-        _read(artifacts_dir / artifacts.METRICS_FILE),
+        artifacts.read_json(reports / "validation.json"),
+        artifacts.read_json(reports / "gate.json"),
+        artifacts.read_json(artifacts_dir / artifacts.METRICS_FILE),
         published=published,
     )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

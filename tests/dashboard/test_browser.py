@@ -15,7 +15,8 @@ from heartml.store import open_store
 from tests.conftest import REPO, free_port, python_env
 from tests.dashboard.seed import seed_history
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium here; GitHub's runners set CHROMIUM_PATH to their Google Chrome.
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOT = REPO / "test-artifacts" / "dashboard.png"
 
 
