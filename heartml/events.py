@@ -17,6 +17,7 @@ event of unknown shape or a request GitHub or Slack refused outright.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -121,9 +122,15 @@ def _host(url: str) -> str:
     return "/".join(url.split("/")[:3])
 
 
+@functools.cache
+def _pipeline_store(uri: str, timeout: float) -> Store:
+    """One store (and storage client) per instance, not one per event."""
+    return open_store(uri, timeout=timeout)
+
+
 def _store_for(obj: StorageObject) -> tuple[Store, str] | None:
     """Return the pipeline's store and the object's key in it, if the object lies under it."""
-    store = open_store(config.store_uri(), timeout=config.store_timeout())
+    store = _pipeline_store(config.store_uri(), config.store_timeout())
     if not isinstance(store, GCSStore) or store.bucket_name != obj.bucket:
         log.info(
             "ignored gs://%s/%s: not in the pipeline's store %s", obj.bucket, obj.name, store.uri

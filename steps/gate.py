@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from heartml import artifacts, config, gate, registry, serving, training
+from heartml import artifacts, config, gate, serving, training
 from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError
 from heartml.store import open_store
 from steps._cli import run
@@ -34,13 +34,13 @@ def gate_step(
     store = open_store(store_uri, timeout=config.store_timeout())
     champion, champion_id, problem = None, None, None
     try:
-        champion_id = registry.live_run_id(store)
-        if champion_id is not None:
-            champion = serving.load_model(store).pipeline
+        # One read of latest.joblib: the file names its own run (it is a byte copy of it).
+        live = serving.load_model(store)
+        champion, champion_id = live.pipeline, live.run_id
     except ModelLoadError as exc:
         problem = str(exc)
     except ObjectNotFound:
-        champion_id = None
+        pass  # no live model yet
 
     verdict = gate.judge(
         candidate.pipeline,

@@ -62,7 +62,9 @@ def test_it_never_needs_a_model_file(monkeypatch, tmp_path, count) -> None:
     store = open_store(tmp_path / "store")
     seed_history(store, count)
     assert not [key for key in store.list_keys() if key.endswith(".joblib")]
-    run_app(monkeypatch, str(tmp_path / "store"))
+    app = run_app(monkeypatch, str(tmp_path / "store"))
+    assert len(app.dataframe[-1].value) == count
+    assert app.subheader[0].value.startswith("Live: ")
 
 
 def test_a_new_version_shows_up_on_the_next_run(monkeypatch, tmp_path) -> None:
