@@ -82,6 +82,7 @@ def _health() -> tuple[dict[str, Any], int]:
             **MODEL.identity(),
             "dataset_sha256": MODEL.metadata.get("dataset_sha256"),
             "fast_path": MODEL.scorer is not None,
+            "label_coding": MODEL.label_coding,
             "metrics": {
                 k: metrics.get(k) for k in ("acc", "val_acc", "roc_auc", "n_train", "n_val")
             }

@@ -12,9 +12,12 @@ from typing import Any
 
 from heartml.errors import PipelineError
 
-# Version 2 keeps the pipeline as an inner pickle beside plain linear parameters, so a
-# server can load the file without importing scikit-learn (see heartml/linear.py).
-MODEL_FORMAT = "heartml-model/2"
+# The pipeline is an inner pickle beside plain linear parameters, so a server can load the
+# file without importing scikit-learn (see heartml/linear.py). Version 3 adds the label
+# coding (which way the classifier's class 1 points); version 2 files, written before it,
+# are still served, read with features.LEGACY_LABEL_CODING.
+MODEL_FORMAT = "heartml-model/3"
+LEGACY_MODEL_FORMAT = "heartml-model/2"
 MODEL_FILE = "pipeline.joblib"
 METRICS_FILE = "metrics.json"
 

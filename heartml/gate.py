@@ -4,6 +4,10 @@ A candidate is "blessed" when it clears absolute floors, is not worse than the l
 model (the champion) by more than a tolerance on the same held-out rows, and passes
 behavioural checks every deployable model must pass. With no live model, or one
 that cannot be loaded here, the floors and behaviour alone decide.
+
+Models are judged as classifiers whose class 1 is heart disease, the positive class
+of every score here: ``y`` comes from ``training.split`` and a published version is
+passed as a ``serving.LoadedModel``, which answers that way whatever its label coding.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from heartml.features import FEATURES
+from heartml.features import DIAGNOSES, FEATURES
 
 CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
 
@@ -62,7 +66,7 @@ class Verdict:
 
 
 def scores(pipeline: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    """Return ROC AUC and accuracy of ``pipeline`` on ``x, y``."""
+    """Return ROC AUC and accuracy of ``pipeline`` on ``x, y`` (1 = heart disease)."""
     probability = pipeline.predict_proba(x)[:, 1]
     return {
         "roc_auc": float(roc_auc_score(y, probability)),
@@ -71,7 +75,11 @@ def scores(pipeline: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
 
 
 def behaviour_cases() -> list[dict[str, Any]]:
-    """Return the clear-cut patients every model must get right (lines of default.csv)."""
+    """Return the clear-cut patients every model must get right (lines of default.csv).
+
+    Four of them are UCI Cleveland's first records, whose diagnosis (``num``) comes
+    from angiography, independently of this file's label.
+    """
     return json.loads(CASES_FILE.read_text())
 
 
@@ -86,9 +94,9 @@ def behavioural_checks(pipeline: Any, val_x: pd.DataFrame) -> list[dict[str, Any
     case_x = pd.DataFrame([c["record"] for c in cases], columns=list(FEATURES)).astype(float)
     case_p = pipeline.predict_proba(case_x)[:, 1]
     wrong = [
-        f"line {c['csv_line']}: label {c['label']}, p={p:.3f}"
+        f"line {c['csv_line']}: {c['diagnosis']}, P(heart disease)={p:.3f}"
         for c, p in zip(cases, case_p, strict=True)
-        if int(p > 0.5) != c["label"]
+        if DIAGNOSES[int(p > 0.5)] != c["diagnosis"]
     ]
     record("clear-cut cases", not wrong, "; ".join(wrong) or f"{len(cases)} of {len(cases)} right")
 

@@ -5,7 +5,8 @@ coded ones, logistic regression) is a linear function of its input:
 
     z = b + sum_j a_j * x_j + sum_k w_k[x_k],    p = 1 / (1 + exp(-z))
 
-with missing values replaced by the imputers' fill values and unseen codes worth 0.
+with missing values (and a count's "unknown" code) replaced by the imputers' fill
+values and unseen codes worth 0.
 ``export`` reads ``a``, ``b`` and the ``w`` tables from a fitted pipeline, but only
 for the exact structure it understands; anything else returns None and serving
 uses the pipeline itself. Training checks the exported parameters against
@@ -50,12 +51,18 @@ def export(pipeline: Any, features: list[str]) -> dict[str, Any] | None:
             if step != "drop":
                 return None
             continue
-        if type(step) is not Pipeline or len(step.steps) != 2:
+        parts = [part for _, part in step.steps] if type(step) is Pipeline else []
+        unknown = None
+        if len(parts) == 3:  # a count: its unknown code is imputed like a missing value
+            unknown = _unknown_code(parts[0], parts[1])
+            if unknown is None:
+                return None
+        elif len(parts) != 2:
             return None
-        imputer, encoder = step.steps[0][1], step.steps[1][1]
+        imputer, encoder = parts[-2], parts[-1]
         if type(imputer) is not SimpleImputer or imputer.add_indicator:
             return None
-        if not (isinstance(imputer.missing_values, float) and math.isnan(imputer.missing_values)):
+        if unknown is None and not _is_nan(imputer.missing_values):
             return None
         fills = [float(v) for v in imputer.statistics_]
         if type(encoder) is StandardScaler:
@@ -68,8 +75,10 @@ def export(pipeline: Any, features: list[str]) -> dict[str, Any] | None:
                     "scale": float(scales[i]),
                     "weight": float(weights[offset + i]),
                 }
+                if unknown is not None:
+                    numeric[column]["unknown"] = unknown
             offset += len(columns)
-        elif type(encoder) is OneHotEncoder:
+        elif type(encoder) is OneHotEncoder and unknown is None:
             if (
                 encoder.handle_unknown != "ignore"
                 or encoder.drop_idx_ is not None
@@ -93,6 +102,28 @@ def export(pipeline: Any, features: list[str]) -> dict[str, Any] | None:
     }
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _unknown_code(first: Any, second: Any) -> float | None:
+    """Return the code a count's two imputers treat as missing, or None if they are not that.
+
+    The pair is: missing -> constant ``u``, then ``u`` -> a learnt fill (see training).
+    """
+    from sklearn.impute import SimpleImputer
+
+    if type(first) is not SimpleImputer or type(second) is not SimpleImputer:
+        return None
+    if first.add_indicator or second.add_indicator or first.strategy != "constant":
+        return None
+    if not _is_nan(first.missing_values) or _is_nan(second.missing_values):
+        return None
+    if float(first.statistics_[0]) != float(second.missing_values) or len(first.statistics_) != 1:
+        return None
+    return float(second.missing_values)
+
+
 class LinearScorer:
     """Probabilities of class 1 from exported parameters, one record or a batch."""
 
@@ -103,7 +134,12 @@ class LinearScorer:
         numeric, coded = params["numeric"], params["coded"]
         # Fold the scaler into the weights: a_j = w_j / s_j, b = b0 - sum a_j * m_j.
         self._numeric = [
-            (i, numeric[f]["fill"], numeric[f]["weight"] / numeric[f]["scale"])
+            (
+                i,
+                numeric[f]["fill"],
+                numeric[f]["weight"] / numeric[f]["scale"],
+                numeric[f].get("unknown", math.nan),  # NaN equals nothing: no unknown code
+            )
             for i, f in enumerate(self.features)
             if f in numeric
         ]
@@ -119,9 +155,9 @@ class LinearScorer:
     def one(self, values: list[float | None]) -> float:
         """Score one record given as values in ``features`` order (None = missing)."""
         z = self._bias
-        for i, fill, slope in self._numeric:
+        for i, fill, slope, unknown in self._numeric:
             value = values[i]
-            z += slope * (fill if value is None else value)
+            z += slope * (fill if value is None or value == unknown else value)
         for i, fill, table in self._coded:
             value = values[i]
             z += table.get(fill if value is None else value, 0.0)
@@ -130,9 +166,9 @@ class LinearScorer:
     def many(self, rows: np.ndarray) -> np.ndarray:
         """Score an (n, features) float array; NaN means missing."""
         z = np.full(len(rows), self._bias)
-        for i, fill, slope in self._numeric:
+        for i, fill, slope, unknown in self._numeric:
             column = rows[:, i]
-            z += slope * np.where(np.isnan(column), fill, column)
+            z += slope * np.where(np.isnan(column) | (column == unknown), fill, column)
         for i, fill, table in self._coded:
             column = np.where(np.isnan(rows[:, i]), fill, rows[:, i])
             for code, weight in table.items():

@@ -6,6 +6,9 @@ other shape, or written under another scikit-learn, is refused rather than serve
 
 Predictions take the fast path (``heartml.linear``) when the model file carries
 linear parameters; otherwise the pickled pipeline is loaded and asked directly.
+Either way every probability leaving this module is P(heart disease): a version
+whose classifier's class 1 means "clear" (trained before the label coding was
+recorded) has its answers turned around here, in one place.
 """
 
 from __future__ import annotations
@@ -23,9 +26,15 @@ from typing import Any
 import joblib
 import numpy as np
 
-from heartml.artifacts import MODEL_FORMAT
+from heartml.artifacts import LEGACY_MODEL_FORMAT, MODEL_FORMAT
 from heartml.errors import ModelLoadError, PipelineError
-from heartml.features import DIAGNOSES, FEATURES
+from heartml.features import (
+    DIAGNOSES,
+    FEATURES,
+    LABEL_CODING,
+    LEGACY_LABEL_CODING,
+    class_1_is_disease,
+)
 from heartml.linear import LinearScorer
 from heartml.registry import LATEST_MODEL_KEY
 from heartml.store import Store
@@ -44,13 +53,23 @@ def installed_sklearn() -> str:
 
 @dataclass
 class LoadedModel:
-    """A published model: its metadata, its fast scorer if any, and its pipeline on demand."""
+    """A published model: its metadata, its fast scorer if any, and its pipeline on demand.
+
+    It answers as a classifier whose class 1 is heart disease, whatever the file's
+    label coding: ``predict_proba`` for frames (the gate), ``probabilities`` for
+    parsed records (the API).
+    """
 
     metadata: dict[str, Any]
     pipeline_bytes: bytes
     scorer: LinearScorer | None = None
     source: str = ""
     metrics: dict[str, Any] | None = field(default=None)
+    label_coding: dict[str, Any] = field(default_factory=lambda: dict(LABEL_CODING))
+
+    @cached_property
+    def _inverted(self) -> bool:
+        return not class_1_is_disease(self.label_coding)
 
     @property
     def run_id(self) -> str | None:
@@ -80,16 +99,23 @@ class LoadedModel:
             )
         return pipeline
 
+    def predict_proba(self, frame: Any) -> np.ndarray:
+        """Return [P(clear), P(heart disease)] per row of a feature frame, via the pipeline."""
+        columns = self.pipeline.predict_proba(frame)
+        return columns[:, ::-1] if self._inverted else columns
+
     def probabilities(self, rows: list[list[float | None]]) -> list[float]:
         """Return P(heart disease) for each record (values in FEATURES order, None = missing)."""
-        if self.scorer is not None:
-            if len(rows) == 1:
-                return [self.scorer.one(rows[0])]
-            return self.scorer.many(np.array(rows, dtype=float)).tolist()
-        import pandas as pd
+        if self.scorer is None:
+            import pandas as pd
 
-        frame = pd.DataFrame(rows, columns=list(FEATURES), dtype=float)
-        return self.pipeline.predict_proba(frame)[:, 1].tolist()
+            frame = pd.DataFrame(rows, columns=list(FEATURES), dtype=float)
+            return self.predict_proba(frame)[:, 1].tolist()
+        if len(rows) == 1:
+            p = self.scorer.one(rows[0])
+            return [1.0 - p if self._inverted else p]
+        p = self.scorer.many(np.array(rows, dtype=float))
+        return (1.0 - p if self._inverted else p).tolist()
 
     def out_of_range(self, row: list[float | None]) -> list[str]:
         """Name the features whose value lies outside what the model saw in training."""
@@ -117,9 +143,15 @@ def model_from_bytes(data: bytes, source: str) -> LoadedModel:
         payload = joblib.load(io.BytesIO(data))
     except Exception as exc:  # a corrupt pickle can raise nearly anything
         raise ModelLoadError(f"cannot unpickle {source}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+    file_format = payload.get("format") if isinstance(payload, dict) else None
+    if file_format not in (MODEL_FORMAT, LEGACY_MODEL_FORMAT):
         raise ModelLoadError(f"refusing {source}: not a {MODEL_FORMAT} file written by steps.train")
     metadata = payload.get("metadata") or {}
+    coding = metadata.get("label_coding") if file_format == MODEL_FORMAT else LEGACY_LABEL_CODING
+    try:
+        class_1_is_disease(coding if isinstance(coding, dict) else {})
+    except ValueError as exc:
+        raise ModelLoadError(f"refusing {source}: {exc}") from None
     trained_with = (metadata.get("versions") or {}).get("scikit-learn")
     running = installed_sklearn()
     if trained_with != running:
@@ -129,7 +161,9 @@ def model_from_bytes(data: bytes, source: str) -> LoadedModel:
         )
     if not isinstance(payload.get("pipeline"), bytes):
         raise ModelLoadError(f"refusing {source}: it carries no pipeline")
-    model = LoadedModel(metadata=metadata, pipeline_bytes=payload["pipeline"], source=source)
+    model = LoadedModel(
+        metadata=metadata, pipeline_bytes=payload["pipeline"], source=source, label_coding=coding
+    )
     if payload.get("linear"):
         try:
             model.scorer = LinearScorer(payload["linear"], list(FEATURES))
@@ -153,7 +187,13 @@ def load_model(source: Store | str | Path) -> LoadedModel:
             raise ModelLoadError(f"cannot read model {name}: {exc.strerror or exc}") from None
     model = model_from_bytes(data, name)
     path = "fast linear path" if model.scorer else "scikit-learn pipeline"
-    log.info("loaded model run_id=%s from %s (%s)", model.run_id, name, path)
+    log.info(
+        "loaded model run_id=%s from %s (%s; class 1 is %s)",
+        model.run_id,
+        name,
+        path,
+        model.label_coding["class_1"],
+    )
     return model
 
 

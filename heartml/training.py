@@ -30,7 +30,16 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from heartml import linear
 from heartml.artifacts import MODEL_FORMAT, sha256_bytes
 from heartml.errors import DatasetError
-from heartml.features import CATEGORICAL_FEATURES, FEATURES, LABEL, NUMERIC_FEATURES, SPECS
+from heartml.features import (
+    CATEGORICAL_FEATURES,
+    COUNT_FEATURES,
+    FEATURES,
+    LABEL,
+    LABEL_CODING,
+    NUMERIC_FEATURES,
+    SPECS,
+    has_disease,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,10 @@ def build_pipeline(params: TrainParams) -> Pipeline:
     numeric = Pipeline(
         steps=[("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
     )
+    counts = [
+        (f"count_{name}", _count_pipeline(float(SPECS[name].unknown_code)), [name])
+        for name in COUNT_FEATURES
+    ]
     categorical = Pipeline(
         steps=[
             ("imputer", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
@@ -88,11 +101,23 @@ def build_pipeline(params: TrainParams) -> Pipeline:
     preprocessor = ColumnTransformer(
         transformers=[
             ("num", numeric, list(NUMERIC_FEATURES)),
+            *counts,
             ("cat", categorical, list(CATEGORICAL_FEATURES)),
         ]
     )
     classifier = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=params.seed)
     return Pipeline(steps=[("preprocessor", preprocessor), ("classifier", classifier)])
+
+
+def _count_pipeline(unknown: float) -> Pipeline:
+    """Impute a count whose ``unknown`` code means missing: both become the median."""
+    return Pipeline(
+        steps=[
+            ("missing", SimpleImputer(strategy="constant", fill_value=unknown)),
+            ("imputer", SimpleImputer(missing_values=unknown, strategy="median")),
+            ("scaler", StandardScaler()),
+        ]
+    )
 
 
 def load_dataset(path: str | Path) -> pd.DataFrame:
@@ -120,19 +145,23 @@ def split(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
     """Return ``train_x, val_x, train_y, val_y``: the seeded, stratified split.
 
+    ``y`` is the model's class, 1 = heart disease (see ``features.LABEL_CODING``).
     The gate calls this too, so candidate and live model are judged on the very rows
     the candidate never saw.
     """
-    target = frame[LABEL]
-    if target.nunique() < 2:
+    disease = has_disease(frame[LABEL])
+    if disease.nunique() < 2:
         raise DatasetError(f"label {LABEL!r} has a single class; a classifier needs both")
     try:
         return train_test_split(
             frame[list(FEATURES)].astype(float),
-            target.astype(int),
+            disease.astype(int),
             test_size=params.test_size,
             random_state=params.seed,
-            stratify=target,
+            # The label as stored, not the model's class: the same rows are held out as for
+            # versions fitted before the label coding was fixed, so the gate judges a legacy
+            # live model on rows it never trained on.
+            stratify=frame[LABEL],
         )
     except ValueError as exc:
         raise DatasetError(f"cannot split the dataset for validation: {exc}") from None
@@ -259,6 +288,7 @@ def build_artifacts(
             "versions": versions,
             "dataset_sha256": dataset["sha256"],
             "features": list(FEATURES),
+            "label_coding": LABEL_CODING,
             "feature_ranges": feature_ranges(result.train_x),
         },
         linear_parameters(result.pipeline, result.train_x),
@@ -271,6 +301,7 @@ def build_artifacts(
         "git_commit": git_commit,
         "versions": versions,
         "params": asdict(params),
+        "label_coding": LABEL_CODING,
         "model_sha256": sha256_bytes(model_bytes),
     }
     return model_bytes, metrics

@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from heartml.errors import DatasetError
-from heartml.features import DATASET_COLUMNS, FEATURES, LABEL, SPECS
+from heartml.features import (
+    DATASET_COLUMNS,
+    DIRECTIONS,
+    DISEASE_VALUE,
+    FEATURES,
+    LABEL,
+    SPECS,
+    has_disease,
+)
 
 EXAMPLES = 5  # failing values quoted per check
 
@@ -136,6 +144,10 @@ def validate(
             errors.append(
                 Finding("label", LABEL, f"only class {only} present; both 0 and 1 needed")
             )
+        elif labels.isin([0, 1]).all():
+            inverted = _inverted_label(numeric, labels)
+            if inverted:
+                errors.append(inverted)
 
     report = ValidationReport(
         rows=len(frame), errors=errors, warnings=warnings, duplicates=int(frame.duplicated().sum())
@@ -150,6 +162,37 @@ def validate(
             names = ", ".join(report.drift["drifted"])
             errors.append(Finding("drift", None, f"feature(s) drifted: {names}"))
     return report
+
+
+def _inverted_label(numeric: dict[str, pd.Series], labels: pd.Series) -> Finding | None:
+    """Refuse a label that most documented markers contradict: its coding is the other way.
+
+    An export that codes 1 as heart disease (as UCI's ``num`` > 0 does) would otherwise
+    train a model that answers every patient backwards with scores as good as ever.
+    """
+    disease = has_disease(labels).astype(bool)
+    agreeing, contradicting = [], []
+    for name, direction in DIRECTIONS.items():
+        if name not in numeric:
+            continue
+        values = numeric[name].loc[labels.index]
+        inside = values.between(*direction.over)
+        with_disease = values[inside & disease].mean()
+        without = values[inside & ~disease].mean()
+        if np.isnan(with_disease) or np.isnan(without) or with_disease == without:
+            continue
+        shown = f"{name} {with_disease:.2f} vs {without:.2f}"
+        (agreeing if (with_disease - without) * direction.sign > 0 else contradicting).append(shown)
+    if len(contradicting) <= len(agreeing):
+        return None
+    return Finding(
+        "label",
+        LABEL,
+        f"looks inverted: taking {LABEL}={DISEASE_VALUE} as heart disease (heartml/features.py), "
+        f"{len(contradicting)} of {len(contradicting) + len(agreeing)} documented markers point "
+        f"the other way (mean with disease vs without: {'; '.join(contradicting)}); if this "
+        f"export codes {LABEL}={1 - DISEASE_VALUE} as heart disease, change DISEASE_VALUE",
+    )
 
 
 def _delimiter_hint(columns: list[str]) -> str:

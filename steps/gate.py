@@ -36,14 +36,15 @@ def gate_step(
     try:
         # One read of latest.joblib: the file names its own run (it is a byte copy of it).
         live = serving.load_model(store)
-        champion, champion_id = live.pipeline, live.run_id
+        live.pipeline  # noqa: B018 - unpickle now, so a broken champion is noted, not fatal
+        champion, champion_id = live, live.run_id
     except ModelLoadError as exc:
         problem = str(exc)
     except ObjectNotFound:
         pass  # no live model yet
 
     verdict = gate.judge(
-        candidate.pipeline,
+        candidate,
         val_x,
         val_y,
         candidate_run_id=metrics["run_id"],

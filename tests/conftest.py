@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -205,3 +206,63 @@ def call_step(name: str, *args: str, **env: str) -> subprocess.CompletedProcess[
             else:
                 os.environ[key] = value
     return subprocess.CompletedProcess([name, *args], code, "", stderr.getvalue())
+
+
+def legacy_model(frame: Any, *, fast_path: bool = True) -> tuple[bytes, Any]:
+    """A model file as ``steps.train`` wrote it before the label coding was recorded.
+
+    Format heartml-model/2 with no ``label_coding``, ``ca`` one-hot, fitted on
+    ``target`` as stored: its class 1 is target 1, no heart disease. Returns the file's
+    bytes and the fitted pipeline, whose ``predict_proba[:, 1]`` is P(clear).
+    """
+    import io
+
+    import joblib
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from heartml import linear, training
+    from heartml.artifacts import LEGACY_MODEL_FORMAT
+    from heartml.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+
+    numeric = Pipeline(
+        [("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
+    )
+    coded = Pipeline(
+        [
+            ("imputer", SimpleImputer(strategy="constant", fill_value=-1)),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    transformer = ColumnTransformer(
+        [("num", numeric, list(NUMERIC_FEATURES)), ("cat", coded, [*CATEGORICAL_FEATURES, "ca"])]
+    )
+    pipeline = Pipeline(
+        [
+            ("preprocessor", transformer),
+            ("classifier", LogisticRegression(max_iter=1000, random_state=42)),
+        ]
+    )
+    train_x = training.split(frame, training.TrainParams())[0]
+    pipeline.fit(train_x, frame.loc[train_x.index, "target"].astype(int))
+    inner = io.BytesIO()
+    joblib.dump(pipeline, inner)
+    payload = {
+        "format": LEGACY_MODEL_FORMAT,
+        "metadata": {
+            "run_id": "legacy-run",
+            "trained_at": "2026-11-27T20:09:37Z",
+            "versions": training.runtime_versions(),
+            "features": list(FEATURES),
+            "feature_ranges": training.feature_ranges(train_x),
+        },
+        "linear": linear.export(pipeline, list(FEATURES)) if fast_path else None,
+        "pipeline": inner.getvalue(),
+    }
+    assert not fast_path or payload["linear"] is not None
+    buffer = io.BytesIO()
+    joblib.dump(payload, buffer)
+    return buffer.getvalue(), pipeline

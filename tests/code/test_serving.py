@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from heartml import linear, serving, training
 from heartml.artifacts import MODEL_FORMAT
 from heartml.errors import ModelLoadError
-from heartml.features import FEATURES
+from heartml.features import FEATURES, LABEL_CODING
 from tests.conftest import DATASET, REPO, SAMPLE_RECORD
 
 
@@ -122,7 +122,11 @@ def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -
     forest.fit(train_x, train_y)
     assert linear.export(forest, list(FEATURES)) is None
 
-    metadata = {"run_id": "forest", "versions": training.runtime_versions()}
+    metadata = {
+        "run_id": "forest",
+        "versions": training.runtime_versions(),
+        "label_coding": LABEL_CODING,
+    }
     loaded = serving.model_from_bytes(training.serialise_model(forest, metadata, None), "forest")
     assert loaded.scorer is None
     rows = _rows_with_holes()

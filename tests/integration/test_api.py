@@ -20,15 +20,16 @@ import pandas as pd
 import pytest
 import requests
 
-from heartml import registry, serving
+from heartml import registry, serving, training
 from heartml.artifacts import read_artifacts
-from heartml.features import FEATURES
+from heartml.features import FEATURES, LABEL_CODING
 from heartml.store import open_store
 from tests.conftest import (
     DATASET,
     REPO,
     SAMPLE_RECORD,
     ServedFunction,
+    legacy_model,
     serve_function,
     stop_function,
 )
@@ -63,7 +64,8 @@ def test_one_record_gets_the_tutorial_answer_and_the_model_identity(served, pipe
     check_response("POST", 200, body)
     expected = pipeline.predict_proba(pd.DataFrame([SAMPLE_RECORD]).astype(float))[0, 1]
     assert body["probability"] == pytest.approx(expected, abs=1e-9)
-    assert body["diagnosis"] == ("heart-disease" if expected > 0.5 else "clear")
+    # The tutorial's example patient: UCI Cleveland record 1, diagnosed without disease.
+    assert body["diagnosis"] == "clear" and body["probability"] < 0.3
     assert body["run_id"] == "fixture-run" and body["trained_at"].endswith("Z")
     assert body["out_of_range"] == []
 
@@ -98,8 +100,29 @@ def test_get_reports_health_and_the_live_models_metadata(served, trained_artifac
     assert body["model"]["run_id"] == "fixture-run"
     assert body["model"]["dataset_sha256"] == metrics["dataset"]["sha256"]
     assert body["model"]["metrics"]["roc_auc"] == metrics["roc_auc"]
+    assert body["model"]["label_coding"] == LABEL_CODING == metrics["label_coding"]
     assert body["model"]["fast_path"] is True
     assert body["limits"] == {"max_batch": 1000, "max_body_bytes": 1_048_576}
+
+
+def test_a_version_trained_before_the_label_fix_is_served_the_right_way_round(
+    tmp_path, gcs_uri
+) -> None:
+    data, pipeline = legacy_model(training.load_dataset(DATASET))
+    open_store(gcs_uri).write_bytes(registry.LATEST_MODEL_KEY, data)
+    function = serve_function(tmp_path, PIPELINE_STORE=gcs_uri)
+    try:
+        answer = post(function, SAMPLE_RECORD).json()
+        health = requests.get(function.url, timeout=10).json()
+    finally:
+        stop_function(function.process)
+    p_clear = pipeline.predict_proba(pd.DataFrame([SAMPLE_RECORD]).astype(float))[0, 1]
+    assert answer["diagnosis"] == "clear"
+    assert answer["probability"] == pytest.approx(1 - p_clear, abs=1e-9)
+    assert answer["probability"] < 0.3
+    check_response("GET", 200, health)
+    assert health["model"]["run_id"] == "legacy-run"
+    assert health["model"]["label_coding"]["class_1"] == "clear"
 
 
 BAD_REQUESTS = {
