@@ -59,6 +59,11 @@ def page() -> None:
             column.metric(score, f"{live[score]:.4f}", None if delta is None else f"{delta:+.4f}")
 
     st.subheader("Scores per run")
+    st.caption(
+        "Heart disease is the positive class. ROC AUC and accuracy do not depend on which class "
+        "is positive, so versions trained before the label fix (label coding \"pre-fix\", "
+        "served turned round) compare directly."
+    )
     st.vega_lite_chart(
         history.scores_long(table),
         {

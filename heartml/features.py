@@ -90,6 +90,16 @@ def class_1_is_disease(coding: dict[str, Any]) -> bool:
     return meaning == DIAGNOSES[1]
 
 
+def label_coding_of(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Return a version's label coding from its metrics; records without one are pre-fix."""
+    return metrics.get("label_coding") or LEGACY_LABEL_CODING
+
+
+def label_note(coding: dict[str, Any]) -> str:
+    """Say in a few words how a version's answers relate to its classifier, for tables."""
+    return "current" if class_1_is_disease(coding) else "pre-fix, turned round"
+
+
 @dataclass(frozen=True)
 class Direction:
     """How a feature moves with heart disease in the shipped data, other things aside.

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from heartml import registry
+from heartml.features import label_coding_of, label_note
 from heartml.store import Store
 
 SCORES = ("val_acc", "roc_auc", "acc")
@@ -30,6 +31,7 @@ def versions_table(records: list[dict[str, Any]], live_run_id: str | None) -> pd
                 "dataset_sha256": str(dataset.get("sha256") or "")[:12],
                 "gate": "passed" if passed else ("held back" if m.get("gate") else "none"),
                 "drifted": ", ".join((m.get("data_checks") or {}).get("drifted") or []),
+                "label coding": label_note(label_coding_of(m)),
                 "live": m.get("run_id") == live_run_id,
                 "rollback": f"python -m steps.rollback --to {m.get('run_id')}",
             }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from heartml import artifacts, config, gate, serving, training
 from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError
+from heartml.features import class_1_is_disease
 from heartml.store import open_store
 from steps._cli import run
 
@@ -53,6 +54,11 @@ def gate_step(
         champion_problem=problem,
         params=params,
     )
+    if champion is not None and not class_1_is_disease(champion.label_coding):
+        verdict.notes.append(
+            "the live model was trained before the label coding was recorded (its class 1 is "
+            "'clear'); its answers were turned round to P(heart disease) for this comparison"
+        )
     metrics["gate"] = verdict.to_dict()
     checks = artifacts.read_json(reports / "validation.json")
     if checks is not None:

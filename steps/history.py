@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from heartml import config, registry
+from heartml.features import label_coding_of, label_note
 from heartml.store import open_store
 from steps._cli import run
 
@@ -16,13 +17,17 @@ def history_step(store_uri: str) -> None:
     """Print one line per version, oldest first."""
     store = open_store(store_uri, timeout=config.store_timeout())
     live = registry.live_run_id(store)
-    print(f"{'run id':<32} {'trained at':<21} {'val_acc':>7} {'roc_auc':>7}  gate       live")
+    print(
+        f"{'run id':<32} {'trained at':<21} {'val_acc':>7} {'roc_auc':>7}  gate       "
+        f"{'label coding':<22} live"
+    )
     for m in registry.history(store):
         verdict = "passed" if registry.gate_passed(m) else "held back"
         marker = "<- live" if m["run_id"] == live else ""
         print(
             f"{m['run_id']:<32} {m.get('timestamp', ''):<21} {m.get('val_acc', 0):7.4f} "
-            f"{m.get('roc_auc', 0):7.4f}  {verdict:<10} {marker}"
+            f"{m.get('roc_auc', 0):7.4f}  {verdict:<10} {label_note(label_coding_of(m)):<22} "
+            f"{marker}"
         )
 
 

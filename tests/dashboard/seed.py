@@ -7,11 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 from heartml import registry
 from heartml.artifacts import metrics_json
+from heartml.features import LABEL_CODING
 from heartml.store import Store
 
 
-def seed_history(store: Store, count: int, *, live_index: int | None = -1) -> list[str]:
-    """Write ``count`` versions a day apart; every seventh is held back; return run ids."""
+def seed_history(
+    store: Store, count: int, *, live_index: int | None = -1, pre_fix: int = 0
+) -> list[str]:
+    """Write ``count`` versions a day apart; every seventh is held back; return run ids.
+
+    The first ``pre_fix`` carry no label coding, as versions trained before it was recorded.
+    """
     start = datetime(2026, 1, 1, 8, tzinfo=UTC)
     run_ids = []
     for i in range(count):
@@ -29,6 +35,8 @@ def seed_history(store: Store, count: int, *, live_index: int | None = -1) -> li
             "gate": {"passed": passed, "reasons": [] if passed else ["roc_auc below live"]},
             "data_checks": {"drifted": ["age"] if i % 11 == 5 else []},
         }
+        if i >= pre_fix:
+            metrics["label_coding"] = LABEL_CODING
         store.write_bytes(registry.metrics_key(run_id), metrics_json(metrics))
         run_ids.append(run_id)
     if count and live_index is not None:

@@ -42,7 +42,7 @@ def test_five_hundred_versions_with_verdicts_drift_and_the_live_one_against_the_
     monkeypatch, tmp_path
 ) -> None:
     store = open_store(tmp_path / "store")
-    run_ids = seed_history(store, 500, live_index=-2)
+    run_ids = seed_history(store, 500, live_index=-2, pre_fix=200)
     app = run_app(monkeypatch, str(tmp_path / "store"))
     live = run_ids[-2]
     assert app.subheader[0].value == f"Live: {live}"
@@ -52,6 +52,10 @@ def test_five_hundred_versions_with_verdicts_drift_and_the_live_one_against_the_
     assert (versions["gate"] == "held back").sum() == len([i for i in range(500) if i % 7 == 3])
     drift = app.dataframe[0].value
     assert set(drift["drifted"]) == {"age"}
+    assert versions["label coding"].value_counts().to_dict() == {
+        "current": 300,
+        "pre-fix, turned round": 200,
+    }
     assert "compared with" in app.caption[1].value
     # The metric's delta is the live version against the gate-passed one trained before it.
     assert app.metric[1].delta is not None

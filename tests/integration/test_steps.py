@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from heartml import registry
+from heartml import registry, training
 from heartml.artifacts import IntegrityError, read_artifacts, sha256_bytes
 from heartml.store import open_store
-from tests.conftest import DATASET, call_step, free_port, run_step
+from tests.conftest import DATASET, call_step, free_port, legacy_model, run_step
+from tests.dashboard.seed import seed_history
 from tests.data.test_validation import BROKEN
 
 
@@ -206,3 +207,32 @@ def test_each_broken_dataset_in_the_bucket_stops_at_validate(
     assert reason in _one_line_reason(result.stderr)
     assert store.list_keys() == keys
     assert store.read_bytes("models/latest.joblib") == live
+
+
+def test_the_gate_compares_with_a_pre_fix_live_version_as_p_disease(
+    store_uri, artifacts_copy
+) -> None:
+    legacy_bytes, _ = legacy_model(training.load_dataset(DATASET))
+    open_store(store_uri).write_bytes(registry.LATEST_MODEL_KEY, legacy_bytes)
+    args = ["--artifacts", str(artifacts_copy), "--path", str(DATASET)]
+    result = call_step(
+        "gate", *args, "--reports", str(artifacts_copy / "reports"), PIPELINE_STORE=store_uri
+    )
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads((artifacts_copy / "metrics.json").read_text())["gate"]
+    assert verdict["champion"]["run_id"] == "legacy-run"
+    # Read the wrong way round, the pre-fix model would score about 1 - 0.91 here.
+    assert verdict["champion"]["roc_auc"] > 0.9
+    assert verdict["champion"]["accuracy"] > 0.8
+    assert any("turned round to P(heart disease)" in note for note in verdict["notes"])
+
+
+def test_history_lists_each_version_with_its_label_coding(local_uri) -> None:
+    run_ids = seed_history(open_store(local_uri), 3, pre_fix=1)
+    result = run_step("history", "--store", local_uri)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert "label coding" in header
+    assert [row.split()[0] for row in rows] == run_ids
+    assert "pre-fix, turned round" in rows[0]
+    assert all(" current " in row for row in rows[1:])
