@@ -30,7 +30,8 @@ def render(
         cand, champ = verdict["candidate"], verdict.get("champion") or {}
         lines += [
             "",
-            f"Scores on the candidate's {verdict['rows']} held-out rows:",
+            f"Scores on the candidate's {verdict['rows']} held-out rows "
+            "(positive class: heart disease):",
             "",
             "| | candidate | live |",
             "| --- | --- | --- |",

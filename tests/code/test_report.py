@@ -19,6 +19,7 @@ def test_the_step_appends_to_the_github_job_summary(trained_artifacts, tmp_path)
     assert "## Heart-disease model run fixture-run" in text
     assert "**Gate: passed.** Published to `latest`." in text
     assert "| clear-cut cases | pass | 9 of 9 right |" in text
+    assert "held-out rows (positive class: heart disease):" in text
 
 
 def test_without_github_it_writes_reports_summary(trained_artifacts, tmp_path) -> None:

@@ -171,6 +171,14 @@ def test_files_not_written_by_steps_train_are_refused(payload) -> None:
         serving.model_from_bytes(_file(payload), "foreign.joblib")
 
 
+@pytest.mark.parametrize("coding", [None, {"class_1": "sick"}, "heart-disease"])
+def test_a_current_file_without_a_known_label_coding_is_refused(trained_artifacts, coding) -> None:
+    payload = joblib.load(trained_artifacts / "pipeline.joblib")
+    payload["metadata"]["label_coding"] = coding
+    with pytest.raises(ModelLoadError, match="label coding is missing or unknown"):
+        serving.model_from_bytes(_file(payload), "unknown-coding.joblib")
+
+
 def test_a_corrupt_file_is_refused_with_a_reason() -> None:
     with pytest.raises(ModelLoadError, match="cannot unpickle"):
         serving.model_from_bytes(b"definitely not a pickle", "corrupt.joblib")

@@ -1,0 +1,68 @@
+"""The feature and label definitions: one home, consistent with itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from heartml.features import (
+    CATEGORICAL_FEATURES,
+    COUNT_FEATURES,
+    DIAGNOSES,
+    DIRECTIONS,
+    FEATURES,
+    LABEL_CODING,
+    LEGACY_LABEL_CODING,
+    NUMERIC_FEATURES,
+    SPECS,
+    class_1_is_disease,
+    has_disease,
+    label_coding_of,
+)
+
+
+def test_every_feature_has_exactly_one_role_and_a_spec() -> None:
+    roles = [*NUMERIC_FEATURES, *COUNT_FEATURES, *CATEGORICAL_FEATURES]
+    assert sorted(roles) == sorted(FEATURES) and len(set(roles)) == len(roles)
+    assert set(FEATURES) < set(SPECS)
+
+
+def test_counts_are_coded_with_an_unknown_code_among_their_codes() -> None:
+    for name in COUNT_FEATURES:
+        spec = SPECS[name]
+        assert spec.codes is not None and spec.unknown_code in spec.codes
+
+
+def test_directions_are_stated_over_valid_values_of_features() -> None:
+    for name, direction in DIRECTIONS.items():
+        assert name in FEATURES and direction.sign in (-1, 1)
+        assert all(SPECS[name].is_valid(v) for v in direction.over), name
+
+
+@pytest.mark.parametrize(
+    ("target", "model_class", "diagnosis"), [(0, 1, "heart-disease"), (1, 0, "clear")]
+)
+def test_the_label_is_read_as_the_data_means_it(target, model_class, diagnosis) -> None:
+    assert has_disease(target) == model_class
+    assert DIAGNOSES[model_class] == diagnosis
+
+
+@pytest.mark.parametrize(
+    ("coding", "expected"),
+    [
+        (LABEL_CODING, True),
+        (LEGACY_LABEL_CODING, False),
+        ({}, ValueError),
+        ({"class_1": "sick"}, ValueError),
+    ],
+)
+def test_a_recorded_coding_says_which_way_class_1_points(coding, expected) -> None:
+    if expected is ValueError:
+        with pytest.raises(ValueError, match="label coding is missing or unknown"):
+            class_1_is_disease(coding)
+    else:
+        assert class_1_is_disease(coding) is expected
+
+
+def test_metrics_without_a_coding_are_from_before_it_was_recorded() -> None:
+    assert label_coding_of({"run_id": "old"}) == LEGACY_LABEL_CODING
+    assert label_coding_of({"label_coding": LABEL_CODING}) == LABEL_CODING
