@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from heartml import gate, registry, serving, training  # noqa: E402
 from heartml.store import open_store  # noqa: E402
+from tests.conftest import legacy_model  # noqa: E402  (the pre-fix file the tests serve)
 
 DATASET = REPO / "datasets" / "default.csv"
 SAMPLE = {
@@ -58,6 +59,17 @@ def run(server: object) -> None:
     fit_ms = median_ms(lambda: training.train(frame), 15)
     result = training.train(frame)
     params = training.TrainParams()
+    # The fit alone, beside the pre-fix pipeline (ca one-hot, one transformer branch fewer).
+    from sklearn.base import clone
+
+    train_x, _, train_y, _ = training.split(frame, params)
+    pre_fix_pipeline = legacy_model(frame)[1]
+    fit_only = {
+        "current pipeline": median_ms(lambda: clone(result.pipeline).fit(train_x, train_y), 15),
+        "pre-fix pipeline": median_ms(
+            lambda: clone(pre_fix_pipeline).fit(train_x, 1 - train_y), 15
+        ),
+    }
 
     _, val_x, _, val_y = training.split(frame, params)
     gate_ms = median_ms(
@@ -91,6 +103,12 @@ def run(server: object) -> None:
         model = serving.load_model(local)
         record = serving.parse_record(SAMPLE)
         fast_ms = median_ms(lambda: serving.predict(model, [record], False), 3000)
+        # A version archived before the label coding: every answer is turned round.
+        pre_fix = serving.model_from_bytes(legacy_model(frame)[0], "pre-fix")
+        pre_fix_ms = median_ms(lambda: serving.predict(pre_fix, [record], False), 3000)
+        batch = [serving.parse_record(SAMPLE)] * 1000
+        batch_ms = median_ms(lambda: serving.predict(model, batch, True), 50)
+        pre_fix_batch_ms = median_ms(lambda: serving.predict(pre_fix, batch, True), 50)
         import pandas as pd
 
         frame_record = {k: float(v) for k, v in SAMPLE.items()}
@@ -117,6 +135,8 @@ def run(server: object) -> None:
 
     print("heart-disease pipeline benchmark (medians)")
     print(f"  train(): fit + score, 303 rows:                 {fit_ms:8.2f} ms")
+    for name, value in fit_only.items():
+        print(f"  fit only, {name + ':':<38} {value:8.2f} ms")
     print(f"  gate: candidate vs champion + behaviour checks:   {gate_ms:8.2f} ms")
     for name, value in publish.items():
         print(f"  model file + publish, {name + ':':<26} {value:8.2f} ms")
@@ -124,6 +144,9 @@ def run(server: object) -> None:
     print(f"  load latest.joblib (fresh interpreter, imports):  {statistics.median(cold):8.2f} ms")
     print(f"  predict one record, tutorial (DataFrame + predict): {tutorial_ms:8.3f} ms")
     print(f"  predict one record, fast path (serving.predict):    {fast_ms:8.4f} ms")
+    print(f"  the same, pre-fix version (answer turned round):    {pre_fix_ms:8.4f} ms")
+    print(f"  predict 1,000 records, fast path:                   {batch_ms:8.3f} ms")
+    print(f"  the same, pre-fix version:                          {pre_fix_batch_ms:8.3f} ms")
     print("reproduce: .venv/bin/python benchmarks/bench_pipeline.py")
 
 

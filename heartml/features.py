@@ -17,12 +17,15 @@ LABEL = "target"
 # evidence is in datasets/README.md. A fork whose data codes 1 as disease changes this.
 DISEASE_VALUE = 0
 
+# What the API calls each class of the model (the tutorial's words): 1 is heart disease.
+DIAGNOSES: dict[int, str] = {0: "clear", 1: "heart-disease"}
+
 # What the classifier's class 1 stands for, recorded in every model file and metrics
 # record, so a reader never has to guess which way a version's probabilities point.
 LABEL_CODING: dict[str, Any] = {
     "column": LABEL,
     "disease_value": DISEASE_VALUE,
-    "class_1": "heart-disease",
+    "class_1": DIAGNOSES[1],
 }
 
 # Versions written before the coding was recorded (model format heartml-model/2) were
@@ -30,7 +33,7 @@ LABEL_CODING: dict[str, Any] = {
 LEGACY_LABEL_CODING: dict[str, Any] = {
     "column": LABEL,
     "disease_value": DISEASE_VALUE,
-    "class_1": "clear",
+    "class_1": DIAGNOSES[0],
 }
 
 # Continuous or binary measurements: median-imputed and standardised.
@@ -72,9 +75,6 @@ DATASET_COLUMNS: tuple[str, ...] = (
     LABEL,
 )
 
-# What the API calls each class of the model (the tutorial's words): 1 is heart disease.
-DIAGNOSES: dict[int, str] = {0: "clear", 1: "heart-disease"}
-
 
 def has_disease(target: Any) -> Any:
     """Return the model's class (1 = heart disease) for label values (a Series or a scalar)."""
@@ -92,12 +92,16 @@ def class_1_is_disease(coding: dict[str, Any]) -> bool:
 
 def label_coding_of(metrics: dict[str, Any]) -> dict[str, Any]:
     """Return a version's label coding from its metrics; records without one are pre-fix."""
-    return metrics.get("label_coding") or LEGACY_LABEL_CODING
+    coding = metrics.get("label_coding", LEGACY_LABEL_CODING)
+    return coding if isinstance(coding, dict) else {}
 
 
 def label_note(coding: dict[str, Any]) -> str:
     """Say in a few words how a version's answers relate to its classifier, for tables."""
-    return "current" if class_1_is_disease(coding) else "pre-fix, turned round"
+    try:
+        return "current" if class_1_is_disease(coding) else "pre-fix, turned round"
+    except ValueError:
+        return "unknown"
 
 
 @dataclass(frozen=True)

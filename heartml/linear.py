@@ -119,7 +119,7 @@ def _unknown_code(first: Any, second: Any) -> float | None:
         return None
     if not _is_nan(first.missing_values) or _is_nan(second.missing_values):
         return None
-    if float(first.statistics_[0]) != float(second.missing_values) or len(first.statistics_) != 1:
+    if len(first.statistics_) != 1 or float(first.statistics_[0]) != second.missing_values:
         return None
     return float(second.missing_values)
 

@@ -17,6 +17,7 @@ from heartml.features import (
     class_1_is_disease,
     has_disease,
     label_coding_of,
+    label_note,
 )
 
 
@@ -63,6 +64,14 @@ def test_a_recorded_coding_says_which_way_class_1_points(coding, expected) -> No
         assert class_1_is_disease(coding) is expected
 
 
-def test_metrics_without_a_coding_are_from_before_it_was_recorded() -> None:
-    assert label_coding_of({"run_id": "old"}) == LEGACY_LABEL_CODING
-    assert label_coding_of({"label_coding": LABEL_CODING}) == LABEL_CODING
+@pytest.mark.parametrize(
+    ("metrics", "note"),
+    [
+        ({"run_id": "old"}, "pre-fix, turned round"),
+        ({"label_coding": LABEL_CODING}, "current"),
+        ({"label_coding": "garbled"}, "unknown"),
+        ({"label_coding": {"class_1": "sick"}}, "unknown"),
+    ],
+)
+def test_each_versions_metrics_say_how_its_answers_are_read(metrics, note) -> None:
+    assert label_note(label_coding_of(metrics)) == note

@@ -195,3 +195,17 @@ def test_loading_a_fast_path_model_imports_neither_scikit_learn_nor_pandas(
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_a_counts_unknown_code_is_answered_as_a_missing_value(model) -> None:
+    unknown = {**SAMPLE_RECORD, "ca": 4}
+    missing = {**SAMPLE_RECORD, "ca": None}
+    three = {**SAMPLE_RECORD, "ca": 3}
+    fast = [
+        serving.predict(model, *serving.parse_request(r))["probability"]
+        for r in (unknown, missing, three)
+    ]
+    frame = pd.DataFrame([unknown, missing, three], dtype=float)
+    pipeline = model.predict_proba(frame)[:, 1]
+    assert fast[0] == pytest.approx(fast[1], abs=1e-12) and fast[0] != pytest.approx(fast[2])
+    assert np.allclose(fast, pipeline, rtol=0, atol=1e-12)
