@@ -61,7 +61,7 @@ def page() -> None:
     st.subheader("Scores per run")
     st.caption(
         "Heart disease is the positive class. ROC AUC and accuracy do not depend on which class "
-        "is positive, so versions trained before the label fix (label coding \"pre-fix\", "
+        'is positive, so versions trained before the label fix (label coding "pre-fix", '
         "served turned round) compare directly."
     )
     st.vega_lite_chart(
