@@ -23,7 +23,7 @@ import flask
 import functions_framework
 
 from heartml import config, events, logs, registry, serving
-from heartml.errors import PipelineError
+from heartml.errors import PipelineError, RequestError
 from heartml.store import open_store
 
 logs.configure()
@@ -112,7 +112,7 @@ def _predict(request: flask.Request) -> tuple[dict[str, Any], int]:
         return _error("body", f"is not valid JSON{where}", 400)
     try:
         records, batch = serving.parse_request(body)
-    except serving.RequestError as exc:
+    except RequestError as exc:
         return _error(exc.field, exc.problem, exc.status)
     return serving.predict(MODEL, records, batch), 200
 

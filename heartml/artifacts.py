@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from heartml.errors import PipelineError
+from heartml.errors import IntegrityError, PipelineError
 
 # The pipeline is an inner pickle beside plain linear parameters, so a server can load the
 # file without importing scikit-learn (see heartml/linear.py). Version 3 adds the label
@@ -20,10 +20,6 @@ MODEL_FORMAT = "heartml-model/3"
 LEGACY_MODEL_FORMAT = "heartml-model/2"
 MODEL_FILE = "pipeline.joblib"
 METRICS_FILE = "metrics.json"
-
-
-class IntegrityError(PipelineError):
-    """A model's bytes do not match the sha256 its metrics record."""
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -1,4 +1,8 @@
-"""One small exception family, so steps can report any failure in one line."""
+"""One small exception family, so steps can report any failure in one line.
+
+Every exception the library raises on purpose is defined here, so a caller catches
+by meaning (``except StoreError``) without importing the module that raised it.
+"""
 
 
 class PipelineError(Exception):
@@ -27,3 +31,25 @@ class ObjectExists(StoreError):
 
 class ModelLoadError(PipelineError):
     """A model file cannot be served (unreadable, wrong shape or wrong scikit-learn)."""
+
+
+class IntegrityError(PipelineError):
+    """A model's bytes do not match the sha256 its metrics record."""
+
+
+class RollbackError(PipelineError):
+    """The requested version cannot be made live."""
+
+
+class RequestError(PipelineError):
+    """A prediction request is malformed; ``field`` names the offending part."""
+
+    def __init__(self, field: str, problem: str, status: int = 400) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+        self.status = status
+
+
+class DownstreamUnavailable(PipelineError):
+    """GitHub or Slack could not be reached or kept failing; a redelivery may succeed."""

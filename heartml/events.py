@@ -29,17 +29,13 @@ from typing import Any
 import requests
 
 from heartml import config, registry
-from heartml.errors import ObjectExists, PipelineError
+from heartml.errors import DownstreamUnavailable, ObjectExists
 from heartml.store import GCSStore, Store, open_store
 
 log = logging.getLogger(__name__)
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DISPATCH_EVENT_TYPE = "dataset-updated"
-
-
-class DownstreamUnavailable(PipelineError):
-    """GitHub or Slack could not be reached or kept failing; a redelivery may succeed."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from heartml.artifacts import check_integrity, metrics_json, sha256_bytes
-from heartml.errors import ObjectExists, ObjectNotFound, PipelineError
+from heartml.errors import ObjectExists, ObjectNotFound, PipelineError, RollbackError
 from heartml.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ def metrics_key(run_id: str) -> str:
 def dataset_key(sha256: str) -> str:
     """Return the key of an archived training dataset, named by its content."""
     return f"datasets/{sha256}.csv"
-
-
-class RollbackError(PipelineError):
-    """The requested version cannot be made live."""
 
 
 def gate_passed(metrics: dict[str, Any]) -> bool:

@@ -27,7 +27,7 @@ import joblib
 import numpy as np
 
 from heartml.artifacts import LEGACY_MODEL_FORMAT, MODEL_FORMAT
-from heartml.errors import ModelLoadError, PipelineError
+from heartml.errors import ModelLoadError, RequestError
 from heartml.features import (
     DIAGNOSES,
     FEATURES,
@@ -195,16 +195,6 @@ def load_model(source: Store | str | Path) -> LoadedModel:
         model.label_coding["class_1"],
     )
     return model
-
-
-class RequestError(PipelineError):
-    """A prediction request is malformed; ``field`` names the offending part."""
-
-    def __init__(self, field: str, problem: str, status: int = 400) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-        self.status = status
 
 
 def parse_record(body: Any, where: str = "") -> list[float | None]:

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from heartml import linear, serving, training
 from heartml.artifacts import MODEL_FORMAT
-from heartml.errors import ModelLoadError
+from heartml.errors import ModelLoadError, RequestError
 from heartml.features import FEATURES, LABEL_CODING
 from tests.conftest import DATASET, REPO, SAMPLE_RECORD
 
@@ -62,7 +62,7 @@ def test_null_is_accepted_because_the_pipeline_imputes_it() -> None:
     ],
 )  # fmt: skip
 def test_bad_requests_name_the_field_and_the_problem(body, field, problem) -> None:
-    with pytest.raises(serving.RequestError) as caught:
+    with pytest.raises(RequestError) as caught:
         serving.parse_request(body)
     assert caught.value.field == field
     assert problem in caught.value.problem
@@ -70,7 +70,7 @@ def test_bad_requests_name_the_field_and_the_problem(body, field, problem) -> No
 
 
 def test_a_batch_over_the_limit_is_refused() -> None:
-    with pytest.raises(serving.RequestError) as caught:
+    with pytest.raises(RequestError) as caught:
         serving.parse_request({"instances": [SAMPLE_RECORD] * (serving.MAX_BATCH + 1)})
     assert (caught.value.field, caught.value.status) == ("instances", 400)
     assert "1001 records; at most 1000" in caught.value.problem

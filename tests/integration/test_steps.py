@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from heartml import registry, training
-from heartml.artifacts import IntegrityError, read_artifacts, sha256_bytes
+from heartml.artifacts import read_artifacts, sha256_bytes
+from heartml.errors import IntegrityError
 from heartml.store import open_store
 from tests.conftest import DATASET, call_step, free_port, legacy_model, run_step
 from tests.dashboard.seed import seed_history
