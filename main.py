@@ -16,20 +16,19 @@ import json
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import flask
 import functions_framework
 
-from heartml import config, events, logs, registry, serving
+from heartml import artifacts, config, events, logs, registry, serving
 from heartml.errors import PipelineError, RequestError
 from heartml.store import open_store
 
 logs.configure()
 log = logging.getLogger("main")
 
-LOCAL_MODEL_PATH = Path("artifacts/pipeline.joblib")
+LOCAL_MODEL_PATH = artifacts.ARTIFACTS_DIR / artifacts.MODEL_FILE
 ALLOWED_METHODS = "GET, HEAD, POST"
 
 
@@ -43,7 +42,7 @@ def _load_live_model() -> tuple[serving.LoadedModel | None, str | None]:
         else:
             model = serving.load_model(LOCAL_MODEL_PATH)
             model.metrics = _metrics(
-                lambda: json.loads(LOCAL_MODEL_PATH.with_name("metrics.json").read_text())
+                lambda: json.loads(LOCAL_MODEL_PATH.with_name(artifacts.METRICS_FILE).read_text())
             )
         return model, None
     except PipelineError as exc:

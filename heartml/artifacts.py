@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heartml.errors import IntegrityError, PipelineError
+from heartml.errors import IntegrityError, ModelLoadError, PipelineError
+from heartml.features import LEGACY_LABEL_CODING
 
 # The pipeline is an inner pickle beside plain linear parameters, so a server can load the
 # file without importing scikit-learn (see heartml/linear.py). Version 3 adds the label
@@ -18,8 +20,57 @@ from heartml.errors import IntegrityError, PipelineError
 # are still served, read with features.LEGACY_LABEL_CODING.
 MODEL_FORMAT = "heartml-model/3"
 LEGACY_MODEL_FORMAT = "heartml-model/2"
+ARTIFACTS_DIR = Path("artifacts")  # where steps.train writes and later steps read
 MODEL_FILE = "pipeline.joblib"
 METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """What a model file holds; the one place its keys are spelled.
+
+    ``pipeline`` is the pickled scikit-learn pipeline, kept as bytes so a reader can
+    take the metadata and the linear parameters without importing scikit-learn.
+    """
+
+    format: str
+    metadata: dict[str, Any]
+    linear: dict[str, Any] | None
+    pipeline: bytes
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the dict that is pickled as the file."""
+        return {
+            "format": self.format,
+            "metadata": self.metadata,
+            "linear": self.linear,
+            "pipeline": self.pipeline,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Any, source: str) -> ModelFile:
+        """Read an unpickled file; raise ModelLoadError unless it has this shape."""
+        file_format = payload.get("format") if isinstance(payload, dict) else None
+        if file_format not in (MODEL_FORMAT, LEGACY_MODEL_FORMAT):
+            raise ModelLoadError(
+                f"refusing {source}: not a {MODEL_FORMAT} file written by steps.train"
+            )
+        if not isinstance(payload.get("pipeline"), bytes):
+            raise ModelLoadError(f"refusing {source}: it carries no pipeline")
+        metadata = payload.get("metadata")
+        return cls(
+            format=file_format,
+            metadata=metadata if isinstance(metadata, dict) else {},
+            linear=payload.get("linear") or None,
+            pipeline=payload["pipeline"],
+        )
+
+    @property
+    def label_coding(self) -> Any:
+        """The recorded label coding; files of the legacy format predate it (see features)."""
+        if self.format == LEGACY_MODEL_FORMAT:
+            return LEGACY_LABEL_CODING
+        return self.metadata.get("label_coding")
 
 
 def sha256_bytes(data: bytes) -> str:

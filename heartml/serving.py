@@ -26,13 +26,12 @@ from typing import Any
 import joblib
 import numpy as np
 
-from heartml.artifacts import LEGACY_MODEL_FORMAT, MODEL_FORMAT
+from heartml.artifacts import ModelFile
 from heartml.errors import ModelLoadError, RequestError
 from heartml.features import (
     DIAGNOSES,
     FEATURES,
     LABEL_CODING,
-    LEGACY_LABEL_CODING,
     class_1_is_disease,
 )
 from heartml.linear import LinearScorer
@@ -143,11 +142,8 @@ def model_from_bytes(data: bytes, source: str) -> LoadedModel:
         payload = joblib.load(io.BytesIO(data))
     except Exception as exc:  # a corrupt pickle can raise nearly anything
         raise ModelLoadError(f"cannot unpickle {source}: {type(exc).__name__}: {exc}") from None
-    file_format = payload.get("format") if isinstance(payload, dict) else None
-    if file_format not in (MODEL_FORMAT, LEGACY_MODEL_FORMAT):
-        raise ModelLoadError(f"refusing {source}: not a {MODEL_FORMAT} file written by steps.train")
-    metadata = payload.get("metadata") or {}
-    coding = metadata.get("label_coding") if file_format == MODEL_FORMAT else LEGACY_LABEL_CODING
+    file = ModelFile.from_payload(payload, source)
+    metadata, coding = file.metadata, file.label_coding
     try:
         class_1_is_disease(coding if isinstance(coding, dict) else {})
     except ValueError as exc:
@@ -159,14 +155,12 @@ def model_from_bytes(data: bytes, source: str) -> LoadedModel:
             f"refusing {source}: trained with scikit-learn {trained_with}, "
             f"running {running}; retrain or pin the same version"
         )
-    if not isinstance(payload.get("pipeline"), bytes):
-        raise ModelLoadError(f"refusing {source}: it carries no pipeline")
     model = LoadedModel(
-        metadata=metadata, pipeline_bytes=payload["pipeline"], source=source, label_coding=coding
+        metadata=metadata, pipeline_bytes=file.pipeline, source=source, label_coding=coding
     )
-    if payload.get("linear"):
+    if file.linear:
         try:
-            model.scorer = LinearScorer(payload["linear"], list(FEATURES))
+            model.scorer = LinearScorer(file.linear, list(FEATURES))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"refusing {source}: malformed linear parameters: {exc}") from None
     else:

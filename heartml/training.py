@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from heartml import linear
-from heartml.artifacts import MODEL_FORMAT, sha256_bytes
+from heartml.artifacts import MODEL_FORMAT, ModelFile, sha256_bytes
 from heartml.errors import DatasetError
 from heartml.features import (
     CATEGORICAL_FEATURES,
@@ -256,13 +256,7 @@ def serialise_model(
     joblib.dump(pipeline, inner)
     buffer = io.BytesIO()
     joblib.dump(
-        {
-            "format": MODEL_FORMAT,
-            "metadata": metadata,
-            "linear": linear_params,
-            "pipeline": inner.getvalue(),
-        },
-        buffer,
+        ModelFile(MODEL_FORMAT, metadata, linear_params, inner.getvalue()).to_payload(), buffer
     )
     return buffer.getvalue()
 

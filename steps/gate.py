@@ -92,7 +92,7 @@ def gate_step(
 def main(argv: list[str] | None = None) -> int:
     defaults = gate.GateParams()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
     parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"))
     parser.add_argument(
         "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"

@@ -38,7 +38,7 @@ def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reports", type=Path, default=Path("reports"))
-    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
     parser.add_argument(
         "--published",
         action="store_true",

@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--path", type=Path, default=Path("datasets/default.csv"), help="dataset CSV"
     )
-    parser.add_argument("--out", type=Path, default=Path("artifacts"), help="artifacts folder")
+    parser.add_argument(
+        "--out", type=Path, default=artifacts.ARTIFACTS_DIR, help="artifacts folder"
+    )
     parser.add_argument("--run-id", help=f"names the archived version (env {config.RUN_ID_ENV})")
     parser.add_argument("--test-size", type=float, default=defaults.test_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)

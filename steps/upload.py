@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
     )
-    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
     parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"), help="dataset")
     args = parser.parse_args(argv)
     return run(
