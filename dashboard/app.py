@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from heartml import config, history
+from heartml import config, history, registry
 from heartml.store import open_store
 
 REFRESH_SECONDS = 60
@@ -28,7 +28,7 @@ def cached_history(uri: str, listing: tuple[str, ...]) -> tuple[list[dict], dict
 def page() -> None:
     uri = config.store_uri()
     store = open_store(uri, timeout=config.store_timeout())
-    listing = tuple(store.list_keys("models/"))
+    listing = tuple(store.list_keys(registry.MODELS_PREFIX))
     records, pointer = cached_history(uri, listing)
     st.title("Heart-disease model history")
     st.caption(

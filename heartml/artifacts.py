@@ -24,6 +24,12 @@ ARTIFACTS_DIR = Path("artifacts")  # where steps.train writes and later steps re
 MODEL_FILE = "pipeline.joblib"
 METRICS_FILE = "metrics.json"
 
+# What the steps report, for the run summary (steps.report) and for the archive (steps.gate).
+REPORTS_DIR = Path("reports")
+VALIDATION_REPORT = "validation.json"
+GATE_REPORT = "gate.json"
+SUMMARY_REPORT = "summary.md"
+
 
 @dataclass(frozen=True)
 class ModelFile:

@@ -140,13 +140,13 @@ def _store_for(obj: StorageObject) -> tuple[Store, str] | None:
 
 def _once(store: Store, handler: str, event_id: str) -> bool:
     """Tell whether this event was already handled (a marker written after success)."""
-    return store.exists(f"events/{handler}/{event_id}")
+    return store.exists(registry.event_marker_key(handler, event_id))
 
 
 def _mark(store: Store, handler: str, event_id: str) -> None:
     # A concurrent delivery may have got here first; the work is done either way.
     with contextlib.suppress(ObjectExists):
-        store.write_bytes(f"events/{handler}/{event_id}", b"", exclusive=True)
+        store.write_bytes(registry.event_marker_key(handler, event_id), b"", exclusive=True)
 
 
 def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> str:

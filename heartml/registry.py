@@ -30,14 +30,21 @@ from heartml.store import Store
 log = logging.getLogger(__name__)
 
 DATASET_KEY = "dataset.csv"
-LATEST_MODEL_KEY = "models/latest.joblib"
-LATEST_POINTER_KEY = "models/latest.json"
-METRICS_PREFIX = "models/metrics/"
+MODELS_PREFIX = "models/"
+LATEST_MODEL_KEY = f"{MODELS_PREFIX}latest.joblib"
+LATEST_POINTER_KEY = f"{MODELS_PREFIX}latest.json"
+METRICS_PREFIX = f"{MODELS_PREFIX}metrics/"
+EVENTS_PREFIX = "events/"
 
 
 def model_key(run_id: str) -> str:
     """Return the key of an archived model version."""
-    return f"models/{run_id}.joblib"
+    return f"{MODELS_PREFIX}{run_id}.joblib"
+
+
+def event_marker_key(handler: str, event_id: str) -> str:
+    """Return the key that marks an event as handled by one consumer (see heartml.events)."""
+    return f"{EVENTS_PREFIX}{handler}/{event_id}"
 
 
 def metrics_key(run_id: str) -> str:

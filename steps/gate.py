@@ -60,7 +60,7 @@ def gate_step(
             "'clear'); its answers were turned round to P(heart disease) for this comparison"
         )
     metrics["gate"] = verdict.to_dict()
-    checks = artifacts.read_json(reports / "validation.json")
+    checks = artifacts.read_json(reports / artifacts.VALIDATION_REPORT)
     if checks is not None:
         # Archived with the version, so the history shows what the data looked like.
         metrics["data_checks"] = {
@@ -71,7 +71,7 @@ def gate_step(
         }
     artifacts.save_artifacts(artifacts_dir, model_bytes, metrics)
     reports.mkdir(parents=True, exist_ok=True)
-    (reports / "gate.json").write_text(json.dumps(verdict.to_dict(), indent=2) + "\n")
+    (reports / artifacts.GATE_REPORT).write_text(json.dumps(verdict.to_dict(), indent=2) + "\n")
 
     for note in verdict.notes:
         log.info("%s", note)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
     )
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--reports", type=Path, default=artifacts.REPORTS_DIR)
     thresholds = {
         "min_roc_auc": "GATE_MIN_ROC_AUC",
         "min_accuracy": "GATE_MIN_ACCURACY",

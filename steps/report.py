@@ -21,13 +21,13 @@ log = logging.getLogger("steps.report")
 def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
     """Render the summary from ``reports/`` and the artifacts; return where it went."""
     text = report.render(
-        artifacts.read_json(reports / "validation.json"),
-        artifacts.read_json(reports / "gate.json"),
+        artifacts.read_json(reports / artifacts.VALIDATION_REPORT),
+        artifacts.read_json(reports / artifacts.GATE_REPORT),
         artifacts.read_json(artifacts_dir / artifacts.METRICS_FILE),
         published=published,
     )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    target = Path(summary) if summary else reports / "summary.md"
+    target = Path(summary) if summary else reports / artifacts.SUMMARY_REPORT
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("a" if summary else "w") as handle:
         handle.write(text + "\n")
@@ -37,7 +37,7 @@ def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--reports", type=Path, default=artifacts.REPORTS_DIR)
     parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
     parser.add_argument(
         "--published",

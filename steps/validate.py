@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from heartml import config, registry, validation
+from heartml import artifacts, config, registry, validation
 from heartml.errors import DatasetError, PipelineError
 from heartml.store import Store, open_store
 from steps._cli import run
@@ -47,7 +47,9 @@ def validate_step(
         log.warning("drift not measured: %s", exc)
     report = validation.validate(frame, params, reference)
     reports.mkdir(parents=True, exist_ok=True)
-    (reports / "validation.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (reports / artifacts.VALIDATION_REPORT).write_text(
+        json.dumps(report.to_dict(), indent=2) + "\n"
+    )
     for finding in report.warnings:
         log.warning("%s", finding.line())
     if report.drift is not None:
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
     )
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--reports", type=Path, default=artifacts.REPORTS_DIR)
     parser.add_argument("--min-rows", type=int, default=defaults.min_rows)
     parser.add_argument("--max-missing-share", type=float, default=defaults.max_missing_share)
     parser.add_argument(
