@@ -1,8 +1,29 @@
 """Library behind the heart-disease CT/CD pipeline: one module per concern.
 
-- ``features``: the feature set, its roles and the label.
+Definitions, used on every side:
+
+- ``features``: the feature set, each feature's role and valid values, the label's meaning.
+- ``errors``: the exception family.
+- ``config``: infrastructure settings (store, run id, timeouts) from flags and environment.
+
+Training side (the workflow's steps):
+
+- ``validation``: data checks and drift, before anything is trained.
+- ``training``: the model, its split and its scores.
+- ``linear``: the fast path's parameters, exported from a fitted pipeline and checked.
+- ``gate``: whether a candidate may replace the live model.
+- ``artifacts``: the files a training run writes, the model file's format, integrity checks.
+- ``report``: the Markdown run summary.
+
+Store and operations:
+
 - ``store``: the only code that talks to Cloud Storage or the local folder.
-- ``training``: the model and its metrics.
-- ``registry``: archiving and promoting model versions in a store.
-- ``serving``: loading a published model and answering predictions.
+- ``registry``: the store's layout; archiving, promoting, rolling back, listing versions.
+- ``history``: the archive's metrics shaped for the dashboard.
+- ``events``: the CloudEvent consumers (dispatch on new data, alert on a slipping model).
+
+Serving side (``main.py``):
+
+- ``serving``: loading a published model, checking requests, shaping answers.
+- ``logs``: Cloud Logging's JSON lines.
 """
