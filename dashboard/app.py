@@ -45,8 +45,9 @@ def page() -> None:
         st.warning("No version is live yet.")
     else:
         live = live_rows.iloc[-1]
-        promoted = table[(table["gate"] == "passed") & (table["trained_at"] < live["trained_at"])]
-        before = promoted.iloc[-1] if not promoted.empty else None
+        # The table's rows are the records, in the same order.
+        previous = registry.promoted_before(records, records[live_rows.index[-1]])
+        before = None if previous is None else table.iloc[records.index(previous)]
         st.subheader(f"Live: {live['run_id']}")
         st.caption(
             f"trained {live['trained_at']:%Y-%m-%d %H:%M} UTC · promoted "

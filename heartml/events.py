@@ -289,11 +289,7 @@ def handle_metrics_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
     except ValueError:
         log.warning("ignored %s: not valid JSON", key)
         return "ignored"
-    earlier = [
-        m for m in registry.history(store) if m.get("timestamp", "") < metrics.get("timestamp", "")
-    ]
-    promoted = [m for m in earlier if registry.gate_passed(m)]
-    previous = promoted[-1] if promoted else None
+    previous = registry.promoted_before(registry.history(store), metrics)
     reasons = alert_reasons(metrics, previous, AlertThresholds.from_env())
     if not reasons:
         _mark(store, "metrics", obj.event_id)

@@ -145,7 +145,25 @@ def history(store: Store) -> list[dict[str, Any]]:
     # A bucket answers one small GET per version; a few in flight hide the round trips.
     with ThreadPoolExecutor(max_workers=8) as pool:
         records = list(pool.map(lambda run_id: read_metrics(store, run_id), run_ids))
-    return sorted(records, key=lambda m: (m.get("timestamp") or "", m.get("run_id") or ""))
+    return sorted(records, key=_trained_order)
+
+
+def _trained_order(metrics: dict[str, Any]) -> tuple[str, str]:
+    return (metrics.get("timestamp") or "", metrics.get("run_id") or "")
+
+
+def promoted_before(
+    versions: list[dict[str, Any]], version: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Return the newest gate-passed version trained before ``version``, or None.
+
+    The one definition of "the version before": rollback's ``--previous``, the alerts'
+    comparison and the dashboard's delta all use it, in ``history``'s order.
+    """
+    earlier = [
+        m for m in versions if _trained_order(m) < _trained_order(version) and gate_passed(m)
+    ]
+    return earlier[-1] if earlier else None
 
 
 def live_run_id(store: Store) -> str | None:
@@ -188,11 +206,11 @@ def previous_version(store: Store) -> str:
     if live is None:
         raise RollbackError("no live model: nothing to roll back from")
     versions = history(store)
-    order = [m["run_id"] for m in versions]
-    earlier = [m for m in versions[: order.index(live)] if gate_passed(m)]
-    if not earlier:
+    live_metrics = next(m for m in versions if m.get("run_id") == live)
+    previous = promoted_before(versions, live_metrics)
+    if previous is None:
         raise RollbackError(f"no version passed by the gate was trained before live {live}")
-    return earlier[-1]["run_id"]
+    return previous["run_id"]
 
 
 def rollback(store: Store, run_id: str, *, force: bool = False) -> dict[str, Any]:
