@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from heartml import gate, registry, serving, training  # noqa: E402
+from heartml.dataset import read_dataset  # noqa: E402
 from heartml.store import open_store  # noqa: E402
 from tests.conftest import legacy_model  # noqa: E402  (the pre-fix file the tests serve)
 
@@ -55,7 +56,7 @@ def main() -> None:
 def run(server: object) -> None:
     logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
 
-    frame = training.load_dataset(DATASET)
+    frame = read_dataset(DATASET)
     fit_ms = median_ms(lambda: training.train(frame), 15)
     result = training.train(frame)
     params = training.TrainParams()

@@ -125,9 +125,10 @@ def main() -> None:
 
     from heartml import serving, training
     from heartml.artifacts import save_artifacts
+    from heartml.dataset import read_dataset
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    frame = training.load_dataset(REPO / "datasets" / "default.csv")
+    frame = read_dataset(REPO / "datasets" / "default.csv")
     model_bytes, metrics = training.build_artifacts(
         training.train(frame), run_id="bench", dataset_bytes=b"", dataset_rows=len(frame),
         git_commit=None, params=training.TrainParams(),

@@ -8,6 +8,7 @@ Definitions, used on every side:
 
 Training side (the workflow's steps):
 
+- ``dataset``: the one reader of the dataset CSV.
 - ``validation``: data checks and drift, before anything is trained.
 - ``training``: the model, its split and its scores.
 - ``linear``: the fast path's parameters, exported from a fitted pipeline and checked.

@@ -1,7 +1,7 @@
 """Train the heart-disease classifier and measure it.
 
 ``train`` is pure (a frame in, a fitted pipeline and its scores out); reading the
-CSV and writing artifacts happen in ``load_dataset`` and ``save_artifacts``.
+CSV and writing artifacts happen in ``dataset.read_dataset`` and ``artifacts``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -29,6 +28,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from heartml import linear
 from heartml.artifacts import MODEL_FORMAT, ModelFile, sha256_bytes
+from heartml.dataset import check_trainable
 from heartml.errors import DatasetError
 from heartml.features import (
     CATEGORICAL_FEATURES,
@@ -120,26 +120,6 @@ def _count_pipeline(unknown: float) -> Pipeline:
     )
 
 
-def load_dataset(path: str | Path) -> pd.DataFrame:
-    """Read the dataset CSV; raise DatasetError with the reason when it cannot be used."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset {path} does not exist")
-    if path.stat().st_size == 0:
-        raise DatasetError(f"dataset {path} is empty (0 bytes)")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"dataset {path} is not a readable CSV: {reason}") from None
-    missing = [column for column in (*FEATURES, LABEL) if column not in frame.columns]
-    if missing:
-        raise DatasetError(f"dataset {path} lacks column(s): {', '.join(missing)}")
-    if frame.empty:
-        raise DatasetError(f"dataset {path} has a header but no rows")
-    return frame
-
-
 def split(
     frame: pd.DataFrame, params: TrainParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
@@ -149,6 +129,7 @@ def split(
     The gate calls this too, so candidate and live model are judged on the very rows
     the candidate never saw.
     """
+    check_trainable(frame)
     disease = has_disease(frame[LABEL])
     if disease.nunique() < 2:
         raise DatasetError(f"label {LABEL!r} has a single class; a classifier needs both")

@@ -11,15 +11,13 @@ Function installs too) stays free of pandera and its pydantic stack.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from heartml.errors import DatasetError
+from heartml.dataset import missing_columns
 from heartml.features import (
     DATASET_COLUMNS,
     DIRECTIONS,
@@ -92,34 +90,18 @@ class ValidationReport:
         return {**asdict(self), "passed": self.passed}
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read a dataset file as text columns; raise DatasetError only if it is no table at all."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset {path} does not exist")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DatasetError(f"dataset {path} is empty")
-    try:
-        # Read as strings so that a stray "abc" is reported as such, not coerced silently.
-        return pd.read_csv(io.BytesIO(raw), dtype=str, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"dataset {path} is not a readable CSV: {reason}") from None
-
-
 def validate(
     frame: pd.DataFrame,
     params: ValidationParams | None = None,
     reference: pd.DataFrame | None = None,
 ) -> ValidationReport:
-    """Run every check on ``frame`` (text columns as ``read_csv`` gives them)."""
+    """Run every check on ``frame`` as ``dataset.read_dataset`` gives it."""
     params = params or ValidationParams()
     errors: list[Finding] = []
     warnings: list[Finding] = []
 
     columns = [str(c) for c in frame.columns]
-    missing = [c for c in DATASET_COLUMNS if c not in columns]
+    missing = missing_columns(frame)
     if missing:
         hint = _delimiter_hint(columns)
         errors.append(Finding("columns", None, f"missing column(s): {', '.join(missing)}{hint}"))
@@ -212,6 +194,9 @@ def _numeric_columns(
     out = {}
     for column in columns:
         text = frame[column]
+        if pd.api.types.is_numeric_dtype(text):  # read as numbers: nothing to report
+            out[column] = text.astype(float)
+            continue
         values = pd.to_numeric(text, errors="coerce")
         bad = text[values.isna() & text.notna() & (text.astype(str).str.strip() != "")]
         if len(bad):

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from heartml import artifacts, config, gate, serving, training
+from heartml.dataset import read_dataset
 from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError
 from heartml.features import class_1_is_disease
 from heartml.store import open_store
@@ -29,7 +30,7 @@ def gate_step(
     data_sha = artifacts.sha256_bytes(dataset.read_bytes()) if dataset.is_file() else None
     if data_sha != metrics["dataset"]["sha256"]:
         raise PipelineError(f"{dataset} is not the dataset run {metrics['run_id']} trained on")
-    frame = training.load_dataset(dataset)
+    frame = read_dataset(dataset)
     _, val_x, _, val_y = training.split(frame, training.TrainParams(**metrics["params"]))
 
     store = open_store(store_uri, timeout=config.store_timeout())

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from heartml import artifacts, config, training
+from heartml.dataset import read_dataset
 from steps._cli import run
 
 log = logging.getLogger("steps.train")
@@ -17,7 +18,7 @@ log = logging.getLogger("steps.train")
 
 def train_step(path: Path, out_dir: Path, run_id: str, params: training.TrainParams) -> dict:
     """Train on the CSV at ``path`` and save the model and its metrics; return the metrics."""
-    frame = training.load_dataset(path)
+    frame = read_dataset(path)
     result = training.train(frame, params)
     model_bytes, metrics = training.build_artifacts(
         result,

@@ -8,7 +8,6 @@ the data the live model was trained on is reported, and blocks only with
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from heartml import artifacts, config, registry, validation
+from heartml.dataset import read_dataset
 from heartml.errors import DatasetError, PipelineError
 from heartml.store import Store, open_store
 from steps._cli import run
@@ -32,14 +32,14 @@ def reference_dataset(store: Store) -> pd.DataFrame | None:
     key = registry.dataset_key(sha) if sha else None
     if key is None or not store.exists(key):
         return None
-    return pd.read_csv(io.BytesIO(store.read_bytes(key)), dtype=str, encoding="utf-8-sig")
+    return read_dataset(store.read_bytes(key), store.url(key))
 
 
 def validate_step(
     path: Path, store_uri: str, reports: Path, params: validation.ValidationParams
 ) -> validation.ValidationReport:
     """Validate ``path``, compare it with the live model's data, write the report."""
-    frame = validation.read_csv(path)
+    frame = read_dataset(path)
     reference = None
     try:
         reference = reference_dataset(open_store(store_uri, timeout=config.store_timeout()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from heartml import report, validation
+from heartml.dataset import read_dataset
 from tests.conftest import DATASET, call_step
 
 
@@ -36,7 +37,7 @@ def test_without_github_it_writes_reports_summary(trained_artifacts, tmp_path) -
 def test_a_held_back_verdict_and_failed_checks_are_spelled_out(trained_artifacts) -> None:
     verdict = json.loads((trained_artifacts / "reports" / "gate.json").read_text())
     verdict.update(passed=False, reasons=["roc_auc 0.7000 < floor 0.8"])
-    frame = validation.read_csv(DATASET).head(10)
+    frame = read_dataset(DATASET).head(10)
     checks = validation.validate(frame).to_dict()
     text = report.render(checks, verdict, None)
     assert "**Gate: held back.**" in text

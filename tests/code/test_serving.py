@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from heartml import linear, serving, training
 from heartml.artifacts import MODEL_FORMAT
+from heartml.dataset import read_dataset
 from heartml.errors import ModelLoadError, RequestError
 from heartml.features import FEATURES, LABEL_CODING
 from tests.conftest import DATASET, REPO, SAMPLE_RECORD
@@ -95,7 +96,7 @@ def test_values_outside_training_are_answered_and_flagged(model) -> None:
 
 def _rows_with_holes() -> np.ndarray:
     """Every dataset row, then every row again with one feature missing in turn."""
-    rows = pd.read_csv(DATASET)[list(FEATURES)].to_numpy(dtype=float)
+    rows = read_dataset(DATASET)[list(FEATURES)].to_numpy(dtype=float)
     holes = rows.copy()
     holes[np.arange(len(rows)), np.arange(len(rows)) % len(FEATURES)] = np.nan
     return np.vstack([rows, holes])
@@ -114,7 +115,7 @@ def test_the_fast_path_matches_predict_proba_on_every_row(model) -> None:
 
 
 def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -> None:
-    frame = training.load_dataset(DATASET)
+    frame = read_dataset(DATASET)
     params = training.TrainParams()
     forest = training.build_pipeline(params)
     forest.steps[-1] = ("classifier", RandomForestClassifier(n_estimators=20, random_state=0))

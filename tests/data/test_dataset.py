@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 
 import pandas as pd
 
+from heartml.dataset import read_dataset
 from heartml.features import DATASET_COLUMNS
 from tests.conftest import DATASET
 
@@ -21,3 +23,17 @@ def test_the_dataset_has_the_expected_columns_and_rows() -> None:
     assert len(frame) == 303
     assert set(frame["target"].unique()) == {0, 1}
     assert int(frame.isna().sum().sum()) == 0
+
+
+def test_one_reader_gives_the_same_frame_from_a_path_bytes_and_a_file_without_its_bom(
+    tmp_path,
+) -> None:
+    raw = DATASET.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(raw[len(codecs.BOM_UTF8) :].replace(b"\r\n", b"\n"))
+    frames = [read_dataset(DATASET), read_dataset(raw), read_dataset(plain)]
+    assert list(frames[0].columns) == list(DATASET_COLUMNS)
+    for frame in frames[1:]:
+        pd.testing.assert_frame_equal(frame, frames[0])
+    assert all(pd.api.types.is_numeric_dtype(frames[0][c]) for c in DATASET_COLUMNS)

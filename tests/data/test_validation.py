@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from heartml import validation
+from heartml.dataset import read_dataset
 from heartml.errors import DatasetError
 from tests.conftest import DATASET
 
-GOOD = pd.read_csv(DATASET)
+GOOD = read_dataset(DATASET)
 
 
 def _csv(frame: pd.DataFrame, tmp_path, **kwargs) -> str:
@@ -59,7 +60,7 @@ BROKEN = {
 @pytest.mark.parametrize("case", list(BROKEN))
 def test_each_broken_dataset_is_refused_with_its_reason(case, tmp_path) -> None:
     frame, reason = BROKEN[case]
-    report = validation.validate(validation.read_csv(_csv(frame, tmp_path)))
+    report = validation.validate(read_dataset(_csv(frame, tmp_path)))
     assert not report.passed
     assert any(reason in finding.line() for finding in report.errors), [
         f.line() for f in report.errors
@@ -69,14 +70,14 @@ def test_each_broken_dataset_is_refused_with_its_reason(case, tmp_path) -> None:
 def test_every_failing_check_is_named_not_only_the_first(tmp_path) -> None:
     frame = _with("trestbps", slice(0, 0), 900).rename(columns={"thal": "thall"})
     frame.loc[1, "age"] = "old"
-    report = validation.validate(validation.read_csv(_csv(frame, tmp_path)))
+    report = validation.validate(read_dataset(_csv(frame, tmp_path)))
     checks = sorted(f.check for f in report.errors)
     assert checks == ["columns", "range", "type"]
     assert any(f.examples == [900] for f in report.errors if f.check == "range")
 
 
 def test_a_wrong_delimiter_is_named(tmp_path) -> None:
-    report = validation.validate(validation.read_csv(_csv(GOOD, tmp_path, sep=";")))
+    report = validation.validate(read_dataset(_csv(GOOD, tmp_path, sep=";")))
     assert "looks ';'-separated" in report.errors[0].message
 
 
@@ -85,11 +86,11 @@ def test_an_empty_file_is_refused(tmp_path, content) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(content)
     with pytest.raises(DatasetError, match="is empty"):
-        validation.read_csv(path)
+        read_dataset(path)
 
 
 def test_the_shipped_dataset_passes_and_its_duplicate_is_reported() -> None:
-    report = validation.validate(validation.read_csv(DATASET))
+    report = validation.validate(read_dataset(DATASET))
     assert report.passed
     assert report.duplicates == 1
     assert [w.check for w in report.warnings] == ["duplicates"]
@@ -99,16 +100,16 @@ def test_the_shipped_dataset_passes_and_its_duplicate_is_reported() -> None:
 def test_an_extra_column_warns_by_default_and_can_be_made_an_error(tmp_path, mode, blocks) -> None:
     frame = GOOD.assign(patient_id=range(len(GOOD)))
     params = validation.ValidationParams(extra_columns=mode)
-    report = validation.validate(validation.read_csv(_csv(frame, tmp_path)), params)
+    report = validation.validate(read_dataset(_csv(frame, tmp_path)), params)
     assert report.passed is not blocks
     findings = report.errors if blocks else report.warnings
     assert any("unexpected column(s): patient_id" in f.message for f in findings)
 
 
 def test_drift_names_the_shifted_features_and_only_those(tmp_path) -> None:
-    reference = validation.read_csv(DATASET)
+    reference = read_dataset(DATASET)
     shifted = GOOD.assign(age=GOOD["age"] + 15, cp=3)
-    report = validation.validate(validation.read_csv(_csv(shifted, tmp_path)), reference=reference)
+    report = validation.validate(read_dataset(_csv(shifted, tmp_path)), reference=reference)
     assert report.passed  # reported, not blocking by default
     assert report.drift["drifted"] == ["age", "cp"]
     assert report.drift["features"]["age"]["test"] == "ks"
@@ -119,11 +120,11 @@ def test_drift_blocks_when_configured(tmp_path) -> None:
     shifted = GOOD.assign(age=GOOD["age"] + 15)
     params = validation.ValidationParams(fail_on_drift=True)
     report = validation.validate(
-        validation.read_csv(_csv(shifted, tmp_path)), params, validation.read_csv(DATASET)
+        read_dataset(_csv(shifted, tmp_path)), params, read_dataset(DATASET)
     )
     assert [f.line() for f in report.errors] == ["[drift] feature(s) drifted: age"]
 
 
 def test_the_same_data_shows_no_drift() -> None:
-    frame = validation.read_csv(DATASET)
+    frame = read_dataset(DATASET)
     assert validation.validate(frame, reference=frame).drift["drifted"] == []

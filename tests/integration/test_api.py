@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 import requests
 
-from heartml import registry, serving, training
+from heartml import registry, serving
 from heartml.artifacts import read_artifacts
+from heartml.dataset import read_dataset
 from heartml.features import FEATURES, LABEL_CODING
 from heartml.store import open_store
 from tests.conftest import (
@@ -71,7 +72,7 @@ def test_one_record_gets_the_tutorial_answer_and_the_model_identity(served, pipe
 
 
 def test_every_row_of_the_dataset_matches_predict_proba_through_the_api(served, pipeline) -> None:
-    frame = pd.read_csv(DATASET)[list(FEATURES)]
+    frame = read_dataset(DATASET)[list(FEATURES)]
     records = json.loads(frame.to_json(orient="records"))
     records += [{**r, FEATURES[i % 13]: None} for i, r in enumerate(records)]  # one hole each
     response = post(served, {"instances": records[:1000]})
@@ -108,7 +109,7 @@ def test_get_reports_health_and_the_live_models_metadata(served, trained_artifac
 def test_a_version_trained_before_the_label_fix_is_served_the_right_way_round(
     tmp_path, gcs_uri
 ) -> None:
-    data, pipeline = legacy_model(training.load_dataset(DATASET))
+    data, pipeline = legacy_model(read_dataset(DATASET))
     open_store(gcs_uri).write_bytes(registry.LATEST_MODEL_KEY, data)
     function = serve_function(tmp_path, PIPELINE_STORE=gcs_uri)
     try:

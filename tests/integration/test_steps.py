@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from heartml import registry, training
+from heartml import registry
 from heartml.artifacts import read_artifacts, sha256_bytes
+from heartml.dataset import read_dataset
 from heartml.errors import IntegrityError
 from heartml.store import open_store
 from tests.conftest import DATASET, call_step, free_port, legacy_model, run_step
@@ -213,7 +214,7 @@ def test_each_broken_dataset_in_the_bucket_stops_at_validate(
 def test_the_gate_compares_with_a_pre_fix_live_version_as_p_disease(
     store_uri, artifacts_copy
 ) -> None:
-    legacy_bytes, _ = legacy_model(training.load_dataset(DATASET))
+    legacy_bytes, _ = legacy_model(read_dataset(DATASET))
     open_store(store_uri).write_bytes(registry.LATEST_MODEL_KEY, legacy_bytes)
     args = ["--artifacts", str(artifacts_copy), "--path", str(DATASET)]
     result = call_step(

@@ -8,13 +8,14 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from heartml import gate, serving, training
+from heartml.dataset import read_dataset
 from heartml.features import DIAGNOSES, has_disease
 from tests.conftest import DATASET, legacy_model
 
 
 @pytest.fixture(scope="module")
 def data():
-    frame = training.load_dataset(DATASET)
+    frame = read_dataset(DATASET)
     params = training.TrainParams()
     _, val_x, _, val_y = training.split(frame, params)
     return frame, val_x, val_y

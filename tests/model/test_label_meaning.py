@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heartml import gate, serving, training
+from heartml import gate, serving
+from heartml.dataset import read_dataset
 from heartml.features import (
     DATASET_COLUMNS,
     DIAGNOSES,
@@ -48,7 +49,7 @@ def _uci(record: int) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return training.load_dataset(DATASET)
+    return read_dataset(DATASET)
 
 
 @pytest.fixture(scope="module")

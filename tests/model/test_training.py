@@ -10,13 +10,14 @@ import pytest
 
 from heartml import training
 from heartml.artifacts import sha256_bytes
+from heartml.dataset import read_dataset
 from heartml.errors import DatasetError
 from tests.conftest import DATASET
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return training.load_dataset(DATASET)
+    return read_dataset(DATASET)
 
 
 def test_same_data_and_seed_give_the_same_scores_and_coefficients(frame) -> None:
@@ -68,10 +69,14 @@ def test_metrics_record_lineage_and_the_tutorial_fields(trained_artifacts) -> No
     ("content", "reason"),
     [
         (b"", "is empty"),
-        (b"age,sex\n1,2\n", r"lacks column\(s\): trestbps"),
+        (b"age,sex\n1,2\n", r"lacks column\(s\): cp, trestbps"),
         (
             b"age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,target\n",
             "no rows",
+        ),
+        (
+            DATASET.read_bytes().replace(b"\r\n63,1,3,", b"\r\nsixty,1,3,", 1),
+            r"hold text, not numbers: age",
         ),
     ],
 )
@@ -79,12 +84,12 @@ def test_unusable_datasets_are_refused_with_the_reason(tmp_path, content, reason
     path = tmp_path / "d.csv"
     path.write_bytes(content)
     with pytest.raises(DatasetError, match=reason):
-        training.load_dataset(path)
+        training.train(read_dataset(path))
 
 
 def test_a_missing_dataset_is_named(tmp_path) -> None:
     with pytest.raises(DatasetError, match="does not exist"):
-        training.load_dataset(tmp_path / "absent.csv")
+        read_dataset(tmp_path / "absent.csv")
 
 
 def test_a_single_class_cannot_be_trained(frame) -> None:
