@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from heartml.features import DIAGNOSES, FEATURES
+from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES
 
 CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
 
@@ -100,13 +100,49 @@ def behavioural_checks(pipeline: Any, val_x: pd.DataFrame) -> list[dict[str, Any
     ]
     record("clear-cut cases", not wrong, "; ".join(wrong) or f"{len(cases)} of {len(cases)} right")
 
-    first, second = pipeline.predict_proba(val_x)[:, 1], pipeline.predict_proba(val_x)[:, 1]
-    one_by_one = np.array([pipeline.predict_proba(val_x.iloc[[i]])[0, 1] for i in range(5)])
-    same = np.array_equal(first, second) and np.allclose(one_by_one, first[:5], rtol=0, atol=1e-12)
-    record("determinism", same, "repeated and row-by-row predictions agree" if same else "differ")
+    p = pipeline.predict_proba(val_x)[:, 1]
+    # An answer may depend on the record alone: not on its batch's order, on a duplicate
+    # beside it, on being sent alone, or on the order of the columns.
+    variants = {
+        "batch order": lambda: pipeline.predict_proba(val_x.iloc[::-1])[::-1, 1],
+        "a duplicate row": lambda: pipeline.predict_proba(pd.concat([val_x.iloc[[0]], val_x]))[
+            1:, 1
+        ],
+        "one at a time": lambda: np.concatenate(
+            [[pipeline.predict_proba(val_x.iloc[[i]])[0, 1] for i in range(5)], p[5:]]
+        ),
+        "column order": lambda: pipeline.predict_proba(val_x[val_x.columns[::-1]])[:, 1],
+    }
+    moved = []
+    for what, answers in variants.items():
+        try:
+            q = answers()
+        except Exception as exc:  # any failure here is the finding
+            moved.append(f"{what} fails: {type(exc).__name__}")
+            continue
+        if not np.allclose(q, p, rtol=0, atol=1e-9):
+            moved.append(f"{what} moves answers by up to {np.max(np.abs(q - p)):.2g}")
+    record(
+        "answers depend on the record alone",
+        not moved,
+        "; ".join(moved) or "same answers whatever the batch order, duplicates, size or columns",
+    )
 
-    in_range = bool(np.all(np.isfinite(first)) and np.all((first >= 0) & (first <= 1)))
-    record("probabilities in [0, 1]", in_range, f"min {first.min():.4f}, max {first.max():.4f}")
+    against = []
+    for name, direction in DIRECTIONS.items():
+        low, high = (val_x.assign(**{name: float(value)}) for value in direction.over)
+        shift = float(
+            np.mean(pipeline.predict_proba(high)[:, 1] - pipeline.predict_proba(low)[:, 1])
+        )
+        if shift * direction.sign <= 0:
+            against.append(f"{name} {direction.over[0]:g}->{direction.over[1]:g}: {shift:+.3f}")
+    record(
+        "directions from the data",
+        not against,
+        "P(heart disease) moves against the data: " + "; ".join(against)
+        if against
+        else f"{len(DIRECTIONS)} markers move P(heart disease) the documented way",
+    )
 
     failures = []
     base = case_x.iloc[[0]]

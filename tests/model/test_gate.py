@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
@@ -115,6 +116,7 @@ def test_a_model_that_answers_backwards_fails_the_clear_cut_cases(data) -> None:
     verdict = gate.judge(backwards, val_x, val_y, candidate_run_id="backwards")
     assert not verdict.passed
     assert not _names(verdict)["clear-cut cases"]
+    assert not _names(verdict)["directions from the data"]
     assert verdict.candidate["roc_auc"] < 0.2
 
 
@@ -127,3 +129,64 @@ def test_a_live_model_of_the_old_label_coding_is_compared_as_p_disease(data, cha
     assert verdict.passed, verdict.reasons
     # The same rows and nearly the same model, one-hot ca aside: read backwards it would be ~0.09.
     assert verdict.champion["roc_auc"] == pytest.approx(verdict.candidate["roc_auc"], abs=0.02)
+
+
+class _BatchScaled:
+    """Broken on purpose: centres each batch on its own mean, as a leaky preprocessor would."""
+
+    def __init__(self, model, reference) -> None:
+        self.model, self.reference = model, reference.mean()
+
+    def predict_proba(self, x):
+        return self.model.predict_proba(x - x.mean() + self.reference)
+
+
+class _Positional:
+    """Broken on purpose: fitted on bare arrays, so it reads columns by position, not name."""
+
+    def __init__(self, x, y) -> None:
+        self.model = training.build_pipeline(training.TrainParams())
+        self.model.fit(x, y)
+        self.columns = list(x.columns)
+
+    def predict_proba(self, x):
+        return self.model.predict_proba(pd.DataFrame(x.to_numpy(), columns=self.columns))
+
+
+class _OrderDependent:
+    """Broken on purpose: answers drift with a row's place in the batch."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def predict_proba(self, x):
+        p = self.model.predict_proba(x)[:, 1]
+        p = np.clip(p + np.linspace(0, 0.01, len(p)), 0, 1)
+        return np.column_stack([1 - p, p])
+
+
+@pytest.mark.parametrize(
+    ("broken", "finding"),
+    [
+        ("batch-centred", "a duplicate row moves answers"),
+        ("positional", "column order moves answers"),
+        ("order-dependent", "batch order moves answers"),
+    ],
+)
+def test_a_model_whose_answer_depends_on_more_than_the_record_fails(
+    data, champion, broken, finding
+) -> None:
+    frame, val_x, _ = data
+    train_x, _, train_y, _ = training.split(frame, training.TrainParams())
+    model = {
+        "batch-centred": lambda: _BatchScaled(champion, train_x),
+        "positional": lambda: _Positional(train_x, train_y),
+        "order-dependent": lambda: _OrderDependent(champion),
+    }[broken]()
+    check = next(
+        b
+        for b in gate.behavioural_checks(model, val_x)
+        if b["check"] == "answers depend on the record alone"
+    )
+    assert not check["passed"]
+    assert finding in check["detail"], check["detail"]
