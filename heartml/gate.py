@@ -21,7 +21,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES
+from heartml import serving, training
+from heartml.errors import ModelLoadError, ObjectNotFound
+from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES, class_1_is_disease
+from heartml.store import Store
 
 CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
 
@@ -218,3 +221,58 @@ def judge(
         rows=len(val_x),
         notes=notes,
     )
+
+
+def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]:
+    """Return the live model (unpickled and checked) and, if it cannot be judged, why not.
+
+    No live model yet gives ``(None, None)``; one that cannot be loaded here (another
+    scikit-learn, a foreign file) gives ``(None, reason)``: the floors alone decide then.
+    """
+    try:
+        # One read of latest.joblib: the file names its own run (it is a byte copy of it).
+        live = serving.load_model(store)
+        live.pipeline  # noqa: B018 - unpickle now, so a broken champion is noted, not fatal
+    except ModelLoadError as exc:
+        return None, str(exc)
+    except ObjectNotFound:
+        return None, None
+    return live, None
+
+
+def evaluate(
+    candidate: serving.LoadedModel,
+    frame: pd.DataFrame,
+    metrics: dict[str, Any],
+    store: Store,
+    params: GateParams | None = None,
+) -> Verdict:
+    """Judge a trained candidate against the store's live model on the candidate's split."""
+    _, val_x, _, val_y = training.split(frame, training.TrainParams(**metrics["params"]))
+    champion, problem = load_champion(store)
+    verdict = judge(
+        candidate,
+        val_x,
+        val_y,
+        candidate_run_id=metrics["run_id"],
+        champion=champion,
+        champion_run_id=champion.run_id if champion is not None else None,
+        champion_problem=problem,
+        params=params,
+    )
+    if champion is not None and not class_1_is_disease(champion.label_coding):
+        verdict.notes.append(
+            "the live model was trained before the label coding was recorded (its class 1 is "
+            "'clear'); its answers were turned round to P(heart disease) for this comparison"
+        )
+    return verdict
+
+
+def data_checks_summary(validation_report: dict[str, Any]) -> dict[str, Any]:
+    """Shrink steps.validate's report to what is archived with the version, for history."""
+    return {
+        "passed": validation_report.get("passed"),
+        "duplicates": validation_report.get("duplicates"),
+        "warnings": [w.get("message") for w in validation_report.get("warnings", [])],
+        "drifted": (validation_report.get("drift") or {}).get("drifted"),
+    }

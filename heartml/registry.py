@@ -200,6 +200,17 @@ def live_pointer(store: Store) -> dict[str, Any] | None:
         return None
 
 
+def live_training_dataset(store: Store) -> bytes | None:
+    """Return the dataset the live model was trained on, if the store archived it."""
+    live = live_run_id(store)
+    if live is None:
+        return None
+    sha = (read_metrics(store, live).get("dataset") or {}).get("sha256")
+    if not sha or not store.exists(dataset_key(sha)):
+        return None
+    return store.read_bytes(dataset_key(sha))
+
+
 def previous_version(store: Store) -> str:
     """Return the newest promotable version trained before the live one."""
     live = live_run_id(store)

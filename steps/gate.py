@@ -11,10 +11,9 @@ import json
 import logging
 from pathlib import Path
 
-from heartml import artifacts, config, gate, serving, training
+from heartml import artifacts, config, gate, serving
 from heartml.dataset import read_dataset
-from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError
-from heartml.features import class_1_is_disease
+from heartml.errors import PipelineError
 from heartml.store import open_store
 from steps._cli import run
 
@@ -30,46 +29,13 @@ def gate_step(
     data_sha = artifacts.sha256_bytes(dataset.read_bytes()) if dataset.is_file() else None
     if data_sha != metrics["dataset"]["sha256"]:
         raise PipelineError(f"{dataset} is not the dataset run {metrics['run_id']} trained on")
-    frame = read_dataset(dataset)
-    _, val_x, _, val_y = training.split(frame, training.TrainParams(**metrics["params"]))
-
     store = open_store(store_uri, timeout=config.store_timeout())
-    champion, champion_id, problem = None, None, None
-    try:
-        # One read of latest.joblib: the file names its own run (it is a byte copy of it).
-        live = serving.load_model(store)
-        live.pipeline  # noqa: B018 - unpickle now, so a broken champion is noted, not fatal
-        champion, champion_id = live, live.run_id
-    except ModelLoadError as exc:
-        problem = str(exc)
-    except ObjectNotFound:
-        pass  # no live model yet
+    verdict = gate.evaluate(candidate, read_dataset(dataset), metrics, store, params)
 
-    verdict = gate.judge(
-        candidate,
-        val_x,
-        val_y,
-        candidate_run_id=metrics["run_id"],
-        champion=champion,
-        champion_run_id=champion_id,
-        champion_problem=problem,
-        params=params,
-    )
-    if champion is not None and not class_1_is_disease(champion.label_coding):
-        verdict.notes.append(
-            "the live model was trained before the label coding was recorded (its class 1 is "
-            "'clear'); its answers were turned round to P(heart disease) for this comparison"
-        )
     metrics["gate"] = verdict.to_dict()
     checks = artifacts.read_json(reports / artifacts.VALIDATION_REPORT)
-    if checks is not None:
-        # Archived with the version, so the history shows what the data looked like.
-        metrics["data_checks"] = {
-            "passed": checks.get("passed"),
-            "duplicates": checks.get("duplicates"),
-            "warnings": [w.get("message") for w in checks.get("warnings", [])],
-            "drifted": (checks.get("drift") or {}).get("drifted"),
-        }
+    if checks is not None:  # archived with the version: history shows what the data was like
+        metrics["data_checks"] = gate.data_checks_summary(checks)
     artifacts.save_artifacts(artifacts_dir, model_bytes, metrics)
     reports.mkdir(parents=True, exist_ok=True)
     (reports / artifacts.GATE_REPORT).write_text(json.dumps(verdict.to_dict(), indent=2) + "\n")
@@ -85,7 +51,7 @@ def gate_step(
         metrics["run_id"],
         verdict.candidate["roc_auc"],
         verdict.candidate["accuracy"],
-        champion_id or "none",
+        (verdict.champion or {}).get("run_id") or "none",
     )
     return verdict
 

@@ -12,27 +12,13 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
-
 from heartml import artifacts, config, registry, validation
 from heartml.dataset import read_dataset
 from heartml.errors import DatasetError, PipelineError
-from heartml.store import Store, open_store
+from heartml.store import open_store
 from steps._cli import run
 
 log = logging.getLogger("steps.validate")
-
-
-def reference_dataset(store: Store) -> pd.DataFrame | None:
-    """Return the dataset the live model was trained on, if the store has it."""
-    live = registry.live_run_id(store)
-    if live is None:
-        return None
-    sha = (registry.read_metrics(store, live).get("dataset") or {}).get("sha256")
-    key = registry.dataset_key(sha) if sha else None
-    if key is None or not store.exists(key):
-        return None
-    return read_dataset(store.read_bytes(key), store.url(key))
 
 
 def validate_step(
@@ -42,7 +28,10 @@ def validate_step(
     frame = read_dataset(path)
     reference = None
     try:
-        reference = reference_dataset(open_store(store_uri, timeout=config.store_timeout()))
+        store = open_store(store_uri, timeout=config.store_timeout())
+        live_data = registry.live_training_dataset(store)
+        if live_data is not None:
+            reference = read_dataset(live_data, "the live model's dataset")
     except PipelineError as exc:
         log.warning("drift not measured: %s", exc)
     report = validation.validate(frame, params, reference)
