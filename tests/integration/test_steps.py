@@ -238,3 +238,19 @@ def test_history_lists_each_version_with_its_label_coding(local_uri) -> None:
     assert [row.split()[0] for row in rows] == run_ids
     assert "pre-fix, turned round" in rows[0]
     assert all(" current " in row for row in rows[1:])
+
+
+def test_validate_measures_drift_against_the_live_models_archived_dataset(
+    store_uri, tmp_path
+) -> None:
+    _publish_once(store_uri, tmp_path / "first", "run-1")
+    shifted = tmp_path / "shifted.csv"
+    frame = read_dataset(DATASET)
+    frame.assign(age=frame["age"] + 15).to_csv(shifted, index=False)
+    reports = tmp_path / "reports"
+    result = call_step(
+        "validate", "--path", str(shifted), "--reports", str(reports), PIPELINE_STORE=store_uri
+    )
+    assert result.returncode == 0, result.stderr
+    drift = json.loads((reports / "validation.json").read_text())["drift"]
+    assert drift["drifted"] == ["age"]
