@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from heartml import gate, registry, serving, training  # noqa: E402
 from heartml.dataset import read_dataset  # noqa: E402
 from heartml.store import open_store  # noqa: E402
-from tests.conftest import legacy_model  # noqa: E402  (the pre-fix file the tests serve)
+from tests.helpers import legacy_model  # noqa: E402  (the pre-fix file the tests serve)
 
 DATASET = REPO / "datasets" / "default.csv"
 SAMPLE = {

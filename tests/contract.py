@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def _to_json_schema(node: Any) -> Any:

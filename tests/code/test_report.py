@@ -6,7 +6,7 @@ import json
 
 from heartml import report, validation
 from heartml.dataset import read_dataset
-from tests.conftest import DATASET, call_step
+from tests.helpers import DATASET, call_step
 
 
 def test_the_step_appends_to_the_github_job_summary(trained_artifacts, tmp_path) -> None:

@@ -20,7 +20,7 @@ from heartml.artifacts import MODEL_FORMAT
 from heartml.dataset import read_dataset
 from heartml.errors import ModelLoadError, RequestError
 from heartml.features import FEATURES, LABEL_CODING
-from tests.conftest import DATASET, REPO, SAMPLE_RECORD
+from tests.helpers import DATASET, REPO, SAMPLE_RECORD
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from heartml.store import open_store
-from tests.conftest import REPO
 from tests.dashboard.seed import seed_history
+from tests.helpers import REPO
 
 APP = str(REPO / "dashboard" / "app.py")
 

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from heartml.store import open_store
-from tests.conftest import REPO, free_port, python_env
 from tests.dashboard.seed import seed_history
+from tests.helpers import REPO, free_port, python_env
 
 # Debian's chromium here; GitHub's runners set CHROMIUM_PATH to their Google Chrome.
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from heartml.dataset import read_dataset
 from heartml.features import DATASET_COLUMNS
-from tests.conftest import DATASET
+from tests.helpers import DATASET
 
 
 def test_the_dataset_is_byte_identical_to_its_published_source() -> None:

@@ -8,53 +8,14 @@ import pytest
 from heartml import validation
 from heartml.dataset import read_dataset
 from heartml.errors import DatasetError
-from tests.conftest import DATASET
-
-GOOD = read_dataset(DATASET)
+from tests.cases import BROKEN, GOOD, with_values
+from tests.helpers import DATASET
 
 
 def _csv(frame: pd.DataFrame, tmp_path, **kwargs) -> str:
     path = tmp_path / "dataset.csv"
     frame.to_csv(path, index=False, **kwargs)
     return str(path)
-
-
-def _with(column: str, rows: slice, value: object) -> pd.DataFrame:
-    frame = GOOD.copy().astype(object)
-    frame.loc[rows, column] = value
-    return frame
-
-
-BROKEN = {
-    "renamed column": (GOOD.rename(columns={"chol": "cholesterol"}), "missing column(s): chol"),
-    "label with other values": (
-        _with("target", slice(0, 4), 2),
-        "target: 5 value(s) outside the codes {0, 1}",
-    ),
-    "one class only": (GOOD[GOOD["target"] == 1], "only class 1 present"),
-    "out-of-range values": (
-        _with("trestbps", slice(0, 2), 900),
-        "trestbps: 3 value(s) outside [50, 260]",
-    ),
-    "unknown category code": (
-        _with("cp", slice(0, 0), 7),
-        "cp: 1 value(s) outside the codes {0, 1, 2, 3}",
-    ),
-    "too few rows": (GOOD.head(40), "40 rows, at least 100 needed"),
-    "all-missing column": (_with("thalach", slice(None), None), "thalach: all values missing"),
-    "too many missing": (_with("chol", slice(0, 60), None), "chol: 20.1% missing, at most 10%"),
-    "text in a numeric column": (
-        _with("age", slice(0, 1), "sixty"),
-        "age: 2 value(s) are not numbers",
-    ),
-    "missing label": (_with("target", slice(0, 0), None), "target: 0.3% missing, at most 0%"),
-    # The export UCI's num > 0 gives: 1 = heart disease, the other way from heartml/features.py.
-    "label coded the other way": (
-        GOOD.assign(target=1 - GOOD["target"]),
-        "target: looks inverted: taking target=0 as heart disease (heartml/features.py), "
-        "4 of 4 documented markers point the other way",
-    ),
-}
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
@@ -68,7 +29,7 @@ def test_each_broken_dataset_is_refused_with_its_reason(case, tmp_path) -> None:
 
 
 def test_every_failing_check_is_named_not_only_the_first(tmp_path) -> None:
-    frame = _with("trestbps", slice(0, 0), 900).rename(columns={"thal": "thall"})
+    frame = with_values("trestbps", slice(0, 0), 900).rename(columns={"thal": "thall"})
     frame.loc[1, "age"] = "old"
     report = validation.validate(read_dataset(_csv(frame, tmp_path)))
     checks = sorted(f.check for f in report.errors)

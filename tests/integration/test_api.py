@@ -25,7 +25,8 @@ from heartml.artifacts import read_artifacts
 from heartml.dataset import read_dataset
 from heartml.features import FEATURES, LABEL_CODING
 from heartml.store import open_store
-from tests.conftest import (
+from tests.contract import check_response
+from tests.helpers import (
     DATASET,
     REPO,
     SAMPLE_RECORD,
@@ -34,7 +35,6 @@ from tests.conftest import (
     serve_function,
     stop_function,
 )
-from tests.contract import check_response
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from heartml import registry
 from heartml.artifacts import metrics_json
 from heartml.events import FINALIZED
 from heartml.store import open_store
-from tests.conftest import BUCKET, DATASET, ServedFunction, free_port, serve_function, stop_function
+from tests.helpers import BUCKET, DATASET, ServedFunction, free_port, serve_function, stop_function
 
 TOKEN = "ghp_test_token_that_must_never_be_logged"
 DISPATCH_PATH = "/repos/owner/repo/dispatches"
@@ -195,7 +195,7 @@ def test_end_to_end_an_upload_to_the_bucket_reaches_the_workflow(
     dataset_function, gcs_uri, httpserver
 ) -> None:
     """Publish new data with the step a user runs; deliver the event its upload produces."""
-    from tests.conftest import call_step
+    from tests.helpers import call_step
 
     httpserver.expect_request(DISPATCH_PATH).respond_with_data("", status=204)
     assert (

@@ -11,7 +11,7 @@ from heartml import registry
 from heartml.artifacts import read_artifacts, sha256_bytes
 from heartml.errors import StoreError
 from heartml.store import Store, open_store
-from tests.conftest import DATASET, call_step
+from tests.helpers import DATASET, call_step
 
 
 def _version(tmp_path: Path, store_uri: str, run_id: str, *, seed: int = 42, **gate_env) -> Path:

@@ -17,9 +17,9 @@ from heartml.artifacts import read_artifacts, sha256_bytes
 from heartml.dataset import read_dataset
 from heartml.errors import IntegrityError
 from heartml.store import open_store
-from tests.conftest import DATASET, call_step, free_port, legacy_model, run_step
+from tests.cases import BROKEN
 from tests.dashboard.seed import seed_history
-from tests.data.test_validation import BROKEN
+from tests.helpers import DATASET, call_step, free_port, legacy_model, run_step
 
 
 def _publish_once(store_uri: str, work: Path, run_id: str) -> dict:

@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from heartml.store import open_store
-from tests.conftest import (
+from tests.helpers import (
     BUCKET,
     DATASET,
     REPO,

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from heartml import gate, serving, training
 from heartml.dataset import read_dataset
 from heartml.features import DIAGNOSES, has_disease
-from tests.conftest import DATASET, legacy_model
+from tests.helpers import DATASET, legacy_model
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from heartml.features import (
     SPECS,
     has_disease,
 )
-from tests.conftest import DATASET, SAMPLE_RECORD, legacy_model
+from tests.helpers import DATASET, SAMPLE_RECORD, legacy_model
 
 # UCI Machine Learning Repository, "Heart Disease" (Janosi, Steinbrunn, Pfisterer, Detrano,
 # 1988, CC BY 4.0), processed.cleveland.data records 1-4. Columns: age, sex, cp, trestbps,

@@ -12,7 +12,7 @@ from heartml import training
 from heartml.artifacts import sha256_bytes
 from heartml.dataset import read_dataset
 from heartml.errors import DatasetError
-from tests.conftest import DATASET
+from tests.helpers import DATASET
 
 
 @pytest.fixture(scope="module")

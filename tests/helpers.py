@@ -1,0 +1,201 @@
+"""Helpers the tests share: paths, ports, running steps, serving the function, model files.
+
+Fixtures live in conftest.py; everything a test imports by name lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = REPO / "datasets" / "default.csv"
+BUCKET = "heartml-test"
+SAMPLE_RECORD = json.loads((REPO / "datasets" / "sample_request.json").read_text())
+
+
+def free_port() -> int:
+    """Return a TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: this one, with the repo importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def run_step(
+    name: str, *args: str, cwd: Path = REPO, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m steps.<name>`` as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", f"steps.{name}", *args],
+        cwd=cwd,
+        env=python_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@dataclass
+class ServedFunction:
+    """A functions-framework process serving ``main.py`` over real HTTP."""
+
+    url: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def serve_function(
+    tmp_path: Path, target: str = "predict_handler", cwd: Path = REPO, **env: str
+) -> ServedFunction:
+    """Start functions-framework on a free port and wait until it answers."""
+    port = free_port()
+    log_path = tmp_path / f"ff-{port}.log"
+    handle = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("functions-framework")),
+            "--target",
+            target,
+            "--source",
+            str(REPO / "main.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=cwd,
+        env=python_env(**env),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"functions-framework exited {process.returncode}:\n{log_path.read_text()}"
+            )
+        try:
+            requests.get(url, timeout=1)
+            return ServedFunction(url=url, process=process, log_path=log_path)
+        except requests.ConnectionError:
+            time.sleep(0.05)  # polling for readiness against a deadline, not guessing
+    stop_function(process)
+    raise RuntimeError(f"functions-framework did not answer within 60 s:\n{log_path.read_text()}")
+
+
+def stop_function(process: subprocess.Popen[str]) -> None:
+    """Stop a served function and its gunicorn workers."""
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=10)
+
+
+def call_step(name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run a step's ``main`` in this process (fast), with ``env`` set for the call.
+
+    Same contract as ``run_step``: an exit code and what the step wrote to stderr.
+    """
+    module = importlib.import_module(f"steps.{name}")
+    saved = {key: os.environ.get(key) for key in env}
+    stderr = io.StringIO()
+    try:
+        os.environ.update(env)
+        with contextlib.redirect_stderr(stderr):
+            code = module.main(list(args))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return subprocess.CompletedProcess([name, *args], code, "", stderr.getvalue())
+
+
+def legacy_model(frame: Any, *, fast_path: bool = True) -> tuple[bytes, Any]:
+    """A model file as ``steps.train`` wrote it before the label coding was recorded.
+
+    Format heartml-model/2 with no ``label_coding``, ``ca`` one-hot, fitted on
+    ``target`` as stored: its class 1 is target 1, no heart disease. Returns the file's
+    bytes and the fitted pipeline, whose ``predict_proba[:, 1]`` is P(clear).
+    """
+
+    import joblib
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from heartml import linear, training
+    from heartml.artifacts import LEGACY_MODEL_FORMAT
+    from heartml.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+
+    numeric = Pipeline(
+        [("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
+    )
+    coded = Pipeline(
+        [
+            ("imputer", SimpleImputer(strategy="constant", fill_value=-1)),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    transformer = ColumnTransformer(
+        [("num", numeric, list(NUMERIC_FEATURES)), ("cat", coded, [*CATEGORICAL_FEATURES, "ca"])]
+    )
+    pipeline = Pipeline(
+        [
+            ("preprocessor", transformer),
+            ("classifier", LogisticRegression(max_iter=1000, random_state=42)),
+        ]
+    )
+    train_x = training.split(frame, training.TrainParams())[0]
+    pipeline.fit(train_x, frame.loc[train_x.index, "target"].astype(int))
+    inner = io.BytesIO()
+    joblib.dump(pipeline, inner)
+    payload = {
+        "format": LEGACY_MODEL_FORMAT,
+        "metadata": {
+            "run_id": "legacy-run",
+            "trained_at": "2026-11-27T20:09:37Z",
+            "versions": training.runtime_versions(),
+            "features": list(FEATURES),
+            "feature_ranges": training.feature_ranges(train_x),
+        },
+        "linear": linear.export(pipeline, list(FEATURES)) if fast_path else None,
+        "pipeline": inner.getvalue(),
+    }
+    assert not fast_path or payload["linear"] is not None
+    buffer = io.BytesIO()
+    joblib.dump(payload, buffer)
+    return buffer.getvalue(), pipeline
