@@ -57,8 +57,11 @@ def test_five_hundred_versions_with_verdicts_drift_and_the_live_one_against_the_
         "pre-fix, turned round": 200,
     }
     assert "compared with" in app.caption[1].value
-    # The metric's delta is the live version against the gate-passed one trained before it.
-    assert app.metric[1].delta is not None
+    # The metric's delta is the live version against the gate-passed one trained before it:
+    # live is version 498 (roc_auc 0.90 + 2/200), 497 passed the gate (0.90 + 1/200).
+    assert app.caption[1].value.endswith(f"compared with {run_ids[-3]}")
+    assert app.metric[1].value == "0.9100"
+    assert app.metric[1].delta == "+0.0050"
 
 
 @pytest.mark.parametrize("count", [1, 3])

@@ -43,7 +43,10 @@ def dashboard(gcs_uri, tmp_path):
             if requests.get(f"{url}_stcore/health", timeout=1).status_code == 200:
                 break
         except requests.ConnectionError:
-            time.sleep(0.1)
+            time.sleep(0.1)  # polling for readiness against a deadline, not guessing
+    else:
+        os.killpg(process.pid, 15)
+        pytest.fail(f"streamlit never became healthy:\n{(tmp_path / 'streamlit.log').read_text()}")
     yield url, run_ids
     os.killpg(process.pid, 15)
     process.wait(timeout=10)
@@ -64,8 +67,14 @@ def test_the_page_shows_the_chart_and_the_live_version(dashboard) -> None:
         page.wait_for_selector("[data-testid='stVegaLiteChart']", timeout=60_000)
         page.wait_for_selector(f"text=Live: {run_ids[-1]}", timeout=30_000)
         charts = page.locator("[data-testid='stVegaLiteChart']").count()
+        metrics = page.locator("[data-testid='stMetric']").all_inner_texts()
+        captions = " ".join(page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()
     assert charts == 2
-    assert SCREENSHOT.stat().st_size > 10_000
+    # What a user reads at the top: the live version's scores against the one before it.
+    assert f"compared with {run_ids[-2]}" in captions
+    assert "Heart disease is the positive class" in captions
+    val_acc = next(text for text in metrics if text.startswith("val_acc"))
+    assert "0.8700" in val_acc and "+0.0100" in val_acc, metrics

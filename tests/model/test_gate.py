@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from heartml import gate, serving, training
 from heartml.dataset import read_dataset
@@ -40,14 +41,19 @@ def test_the_first_model_is_judged_on_floors_and_behaviour(data, champion) -> No
     assert all(_names(verdict).values())
 
 
-def test_an_identical_candidate_passes_against_the_champion(data, champion) -> None:
-    _, val_x, val_y = data
-    candidate = training.train(data[0]).pipeline
+def test_a_comparable_candidate_passes_with_both_scored_on_the_same_rows(data, champion) -> None:
+    frame, val_x, val_y = data
+    # Another regularisation strength: a different model of the same quality.
+    candidate = training.train(frame, training.TrainParams(C=0.3)).pipeline
     verdict = gate.judge(
         candidate, val_x, val_y, candidate_run_id="b", champion=champion, champion_run_id="a"
     )
-    assert verdict.passed
-    assert verdict.candidate["roc_auc"] == verdict.champion["roc_auc"]
+    assert verdict.passed, verdict.reasons
+    assert verdict.rows == len(val_x) == 61
+    for name, model in (("candidate", candidate), ("champion", champion)):
+        expected = roc_auc_score(val_y, model.predict_proba(val_x)[:, 1])
+        assert getattr(verdict, name)["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert verdict.candidate["roc_auc"] != verdict.champion["roc_auc"]
 
 
 def test_a_worse_candidate_is_held_back_with_the_drop_named(data, champion) -> None:
