@@ -1,22 +1,133 @@
-"""Infrastructure settings: each comes from a flag, else the environment, else a default.
+"""Every setting in one table: each comes from a flag, else the environment, else a default.
 
-Model and gate parameters live with the code that uses them (``training``); this
-module only answers "where" and "which run".
+``SETTINGS`` names each environment variable the pipeline reads, its type, its default
+and the step flag that overrides it; ``get`` reads one (naming it when malformed),
+``add_flag`` and ``resolve`` give a step the same flag-then-environment rule. Facts the
+platform sets (``GITHUB_RUN_ID``, ``GITHUB_SHA``, ``FUNCTION_TARGET``, ...) are read where
+they are used and are not settings.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from heartml.errors import ConfigError
 
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its type, default, meaning and the flag that overrides it."""
+
+    env: str
+    kind: type
+    default: Any
+    help: str
+    flag: str | None = None
+    secret: bool = False  # never echoed back, even in an error
+
+
+_GATE_MIN_ROC_AUC, _GATE_MIN_ACCURACY, _GATE_MAX_ROC_AUC_DROP = 0.80, 0.75, 0.02
+
+SETTINGS: dict[str, Setting] = {
+    s.env: s
+    for s in (
+        Setting(
+            "PIPELINE_STORE", str, "local-store", "gs://BUCKET[/PREFIX] or a folder", "--store"
+        ),
+        Setting("PIPELINE_STORE_TIMEOUT", float, 60.0, "seconds per store call"),
+        Setting("PIPELINE_RUN_ID", str, None, "names the archived version", "--run-id"),
+        Setting("TRAIN_SEED", int, 42, "seeds the split and the classifier", "--seed"),
+        Setting("TRAIN_TEST_SIZE", float, 0.2, "share of rows held out", "--test-size"),
+        Setting("VALIDATE_MIN_ROWS", int, 100, "fewest rows accepted", "--min-rows"),
+        Setting(
+            "VALIDATE_MAX_MISSING_SHARE",
+            float,
+            0.10,
+            "most missing per feature",
+            "--max-missing-share",
+        ),
+        Setting("VALIDATE_EXTRA_COLUMNS", str, "warn", "warn or error", "--extra-columns"),
+        Setting("VALIDATE_FAIL_ON_DRIFT", bool, False, "block on drift", "--fail-on-drift"),
+        Setting("GATE_MIN_ROC_AUC", float, _GATE_MIN_ROC_AUC, "ROC AUC floor", "--min-roc-auc"),
+        Setting("GATE_MIN_ACCURACY", float, _GATE_MIN_ACCURACY, "accuracy floor", "--min-accuracy"),
+        Setting(
+            "GATE_MAX_ROC_AUC_DROP",
+            float,
+            _GATE_MAX_ROC_AUC_DROP,
+            "ROC AUC tolerance",
+            "--max-roc-auc-drop",
+        ),
+        Setting("GATE_MAX_ACCURACY_DROP", float, 0.05, "accuracy tolerance", "--max-accuracy-drop"),
+        Setting("ROLLBACK_TO", str, None, "run id to make live", "--to"),
+        Setting("ROLLBACK_PREVIOUS", bool, False, "make the version before live", "--previous"),
+        Setting("REPORT_PUBLISHED", bool, False, "say the model went live", "--published"),
+        # The alerts' floors are the gate's, unless set apart.
+        Setting("ALERT_MIN_ROC_AUC", float, _GATE_MIN_ROC_AUC, "alert below this ROC AUC"),
+        Setting("ALERT_MIN_ACCURACY", float, _GATE_MIN_ACCURACY, "alert below this accuracy"),
+        Setting("ALERT_MAX_DROP", float, _GATE_MAX_ROC_AUC_DROP, "alert on a larger fall"),
+        Setting("NOTIFY_RETRY_ATTEMPTS", int, 4, "tries per downstream call"),
+        Setting("NOTIFY_RETRY_BASE_SECONDS", float, 0.5, "first backoff"),
+        Setting("NOTIFY_TIMEOUT_SECONDS", float, 10.0, "seconds per call"),
+        Setting("NOTIFY_BUDGET_SECONDS", float, 30.0, "seconds for all tries"),
+        Setting("GITHUB_REPOSITORY", str, "", "owner/repo to dispatch to"),
+        Setting("GITHUB_TOKEN", str, "", "token for repository_dispatch", secret=True),
+        Setting("GITHUB_API_URL", str, "https://api.github.com", "GitHub's API"),
+        Setting("GITHUB_SERVER_URL", str, "https://github.com", "GitHub, for run links"),
+        Setting("SLACK_WEBHOOK_URL", str, "", "incoming webhook for alerts", secret=True),
+    )
+}
+
+
+def get(name: str) -> Any:
+    """Return setting ``name`` from the environment, else its default; name it if malformed."""
+    setting = SETTINGS[name]
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return setting.default
+    if setting.kind is bool:
+        value = raw.strip().lower()
+        if value in {"1", "true", "yes"}:
+            return True
+        if value in {"0", "false", "no"}:
+            return False
+        raise ConfigError(f"{name}={raw!r} is not true or false")
+    if setting.kind is str:
+        return raw
+    try:
+        return setting.kind(raw)
+    except ValueError:
+        shown = "(hidden)" if setting.secret else repr(raw)
+        kind = "a whole number" if setting.kind is int else "a number"
+        raise ConfigError(f"{name}={shown} is not {kind}") from None
+
+
+def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    """Add setting ``name``'s flag; unset, it falls back to the environment (``resolve``)."""
+    setting = SETTINGS[name]
+    help_text = f"{setting.help} (env {name}, default {setting.default})"
+    if setting.kind is bool:
+        parser.add_argument(setting.flag, action="store_true", default=None, help=help_text)
+    else:
+        parser.add_argument(setting.flag, type=setting.kind, help=help_text, **kwargs)
+
+
+def resolve(args: argparse.Namespace, name: str) -> Any:
+    """Return the flag's value when given, else the environment's, else the default."""
+    flag = SETTINGS[name].flag
+    value = getattr(args, flag.lstrip("-").replace("-", "_"), None) if args and flag else None
+    return get(name) if value is None else value
+
+
 STORE_ENV = "PIPELINE_STORE"
 # A new user needs no account: without a setting, a folder in the working tree is the store.
-DEFAULT_STORE = "local-store"
+DEFAULT_STORE = SETTINGS[STORE_ENV].default
 STORE_TIMEOUT_ENV = "PIPELINE_STORE_TIMEOUT"
 RUN_ID_ENV = "PIPELINE_RUN_ID"
 
@@ -25,20 +136,14 @@ _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def store_uri(flag: str | None = None) -> str:
     """Return the store URI: the flag, else ``$PIPELINE_STORE``, else ``local-store``."""
-    return flag or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return flag or get(STORE_ENV)
 
 
 def store_timeout() -> float:
     """Return the per-call store timeout in seconds (``$PIPELINE_STORE_TIMEOUT``, 60)."""
-    raw = os.environ.get(STORE_TIMEOUT_ENV)
-    if not raw:
-        return 60.0
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{STORE_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+    value = get(STORE_TIMEOUT_ENV)
     if not 0 < value <= 3600:
-        raise ConfigError(f"{STORE_TIMEOUT_ENV}={raw!r} must be between 0 and 3600 seconds")
+        raise ConfigError(f"{STORE_TIMEOUT_ENV}={value} must be between 0 and 3600 seconds")
     return value
 
 
@@ -49,7 +154,7 @@ def run_id(flag: str | None = None) -> str:
     of a workflow keeps its run id, so the attempt keeps archives apart), and last a
     UTC timestamp with a random suffix for local runs.
     """
-    value = flag or os.environ.get(RUN_ID_ENV)
+    value = flag or get(RUN_ID_ENV)
     if not value and os.environ.get("GITHUB_RUN_ID"):
         value = f"{os.environ['GITHUB_RUN_ID']}-{os.environ.get('GITHUB_RUN_ATTEMPT', '1')}"
     if not value:
@@ -74,19 +179,3 @@ def git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def env_float(name: str, default: float) -> float:
-    """Return ``$name`` as a number, or ``default`` when unset; name it when malformed."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-
-
-def env_flag(name: str) -> bool:
-    """Return whether ``$name`` is set to true (``1``, ``true``, ``yes``; any case)."""
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}

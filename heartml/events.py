@@ -20,7 +20,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -52,19 +51,19 @@ class StorageObject:
 class RetryPolicy:
     """How hard to try a downstream call before giving the event back to Eventarc."""
 
-    attempts: int = 4
-    base_delay: float = 0.5
-    timeout: float = 10.0
-    budget: float = 30.0
+    attempts: int = config.SETTINGS["NOTIFY_RETRY_ATTEMPTS"].default
+    base_delay: float = config.SETTINGS["NOTIFY_RETRY_BASE_SECONDS"].default
+    timeout: float = config.SETTINGS["NOTIFY_TIMEOUT_SECONDS"].default
+    budget: float = config.SETTINGS["NOTIFY_BUDGET_SECONDS"].default
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
         """Read the ``NOTIFY_RETRY_*``, ``NOTIFY_TIMEOUT_SECONDS`` and ``NOTIFY_BUDGET_SECONDS``."""
         return cls(
-            attempts=int(config.env_float("NOTIFY_RETRY_ATTEMPTS", cls.attempts)),
-            base_delay=config.env_float("NOTIFY_RETRY_BASE_SECONDS", cls.base_delay),
-            timeout=config.env_float("NOTIFY_TIMEOUT_SECONDS", cls.timeout),
-            budget=config.env_float("NOTIFY_BUDGET_SECONDS", cls.budget),
+            attempts=config.get("NOTIFY_RETRY_ATTEMPTS"),
+            base_delay=config.get("NOTIFY_RETRY_BASE_SECONDS"),
+            timeout=config.get("NOTIFY_TIMEOUT_SECONDS"),
+            budget=config.get("NOTIFY_BUDGET_SECONDS"),
         )
 
 
@@ -159,12 +158,12 @@ def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
     if _once(store, "dataset", obj.event_id):
         log.info("event %s already handled: no second dispatch", obj.event_id)
         return "duplicate"
-    repository = os.environ.get("GITHUB_REPOSITORY", "")
-    token = os.environ.get("GITHUB_TOKEN", "")
+    repository = config.get("GITHUB_REPOSITORY")
+    token = config.get("GITHUB_TOKEN")
     if "/" not in repository or not token:
         log.error("cannot dispatch: set GITHUB_REPOSITORY (owner/repo) and GITHUB_TOKEN")
         return "misconfigured"
-    api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    api = config.get("GITHUB_API_URL").rstrip("/")
     response = post_json(
         f"{api}/repos/{repository}/dispatches",
         {
@@ -195,18 +194,18 @@ def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
 
 @dataclass(frozen=True)
 class AlertThresholds:
-    """When a new version is worth a message (defaults match the gate's floors)."""
+    """When a new version is worth a message (defaults are the gate's, from config)."""
 
-    min_roc_auc: float = 0.80
-    min_accuracy: float = 0.75
-    max_drop: float = 0.02
+    min_roc_auc: float = config.SETTINGS["ALERT_MIN_ROC_AUC"].default
+    min_accuracy: float = config.SETTINGS["ALERT_MIN_ACCURACY"].default
+    max_drop: float = config.SETTINGS["ALERT_MAX_DROP"].default
 
     @classmethod
     def from_env(cls) -> AlertThresholds:
         return cls(
-            min_roc_auc=config.env_float("ALERT_MIN_ROC_AUC", cls.min_roc_auc),
-            min_accuracy=config.env_float("ALERT_MIN_ACCURACY", cls.min_accuracy),
-            max_drop=config.env_float("ALERT_MAX_DROP", cls.max_drop),
+            min_roc_auc=config.get("ALERT_MIN_ROC_AUC"),
+            min_accuracy=config.get("ALERT_MIN_ACCURACY"),
+            max_drop=config.get("ALERT_MAX_DROP"),
         )
 
 
@@ -264,11 +263,11 @@ def slack_message(metrics: dict[str, Any], reasons: list[str]) -> dict[str, Any]
 
 
 def _run_link(run_id: str) -> str | None:
-    repository = os.environ.get("GITHUB_REPOSITORY")
+    repository = config.get("GITHUB_REPOSITORY")
     github_run, _, attempt = run_id.partition("-")
     if not repository or not github_run.isdigit() or not attempt.isdigit():
         return None
-    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    server = config.get("GITHUB_SERVER_URL").rstrip("/")
     return f"{server}/{repository}/actions/runs/{github_run}/attempts/{attempt}"
 
 
@@ -295,7 +294,7 @@ def handle_metrics_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
         _mark(store, "metrics", obj.event_id)
         log.info("run %s needs no alert", metrics.get("run_id"))
         return "quiet"
-    webhook = os.environ.get("SLACK_WEBHOOK_URL", "")
+    webhook = config.get("SLACK_WEBHOOK_URL")
     if not webhook:
         log.error("alert for run %s not sent: set SLACK_WEBHOOK_URL", metrics.get("run_id"))
         return "misconfigured"

@@ -21,12 +21,20 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from heartml import serving, training
+from heartml import config, serving, training
 from heartml.errors import ModelLoadError, ObjectNotFound
 from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES, class_1_is_disease
 from heartml.store import Store
 
 CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
+
+# Each GateParams field and the setting it comes from (see config.SETTINGS).
+GATE_SETTINGS = {
+    "min_roc_auc": "GATE_MIN_ROC_AUC",
+    "min_accuracy": "GATE_MIN_ACCURACY",
+    "max_roc_auc_drop": "GATE_MAX_ROC_AUC_DROP",
+    "max_accuracy_drop": "GATE_MAX_ACCURACY_DROP",
+}
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,15 @@ class GateParams:
         How far its accuracy may fall below the champion's (0.05 is three rows of 61).
     """
 
-    min_roc_auc: float = 0.80
-    min_accuracy: float = 0.75
-    max_roc_auc_drop: float = 0.02
-    max_accuracy_drop: float = 0.05
+    min_roc_auc: float = config.SETTINGS["GATE_MIN_ROC_AUC"].default
+    min_accuracy: float = config.SETTINGS["GATE_MIN_ACCURACY"].default
+    max_roc_auc_drop: float = config.SETTINGS["GATE_MAX_ROC_AUC_DROP"].default
+    max_accuracy_drop: float = config.SETTINGS["GATE_MAX_ACCURACY_DROP"].default
+
+    @classmethod
+    def from_settings(cls, args: Any = None) -> GateParams:
+        """Each threshold from its flag in ``args``, else ``GATE_*``, else the default."""
+        return cls(**{name: config.resolve(args, env) for name, env in GATE_SETTINGS.items()})
 
 
 @dataclass

@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from heartml import linear
+from heartml import config, linear
 from heartml.artifacts import MODEL_FORMAT, ModelFile, sha256_bytes
 from heartml.dataset import check_trainable
 from heartml.errors import DatasetError
@@ -67,8 +67,8 @@ class TrainParams:
         Solver iterations; higher than scikit-learn's 100 so convergence never warns.
     """
 
-    test_size: float = 0.2
-    seed: int = 42
+    test_size: float = config.SETTINGS["TRAIN_TEST_SIZE"].default
+    seed: int = config.SETTINGS["TRAIN_SEED"].default
     C: float = 1.0
     max_iter: int = 1000
 

@@ -39,9 +39,7 @@ def download_dataset(store_uri: str, dest: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
-    )
+    config.add_flag(parser, config.STORE_ENV)
     parser.add_argument("--dest", type=Path, default=Path("datasets/default.csv"))
     args = parser.parse_args(argv)
     return run("download", lambda: download_dataset(config.store_uri(args.store), args.dest))

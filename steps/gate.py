@@ -57,37 +57,17 @@ def gate_step(
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = gate.GateParams()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
     parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"))
-    parser.add_argument(
-        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
-    )
+    config.add_flag(parser, config.STORE_ENV)
     parser.add_argument("--reports", type=Path, default=artifacts.REPORTS_DIR)
-    thresholds = {
-        "min_roc_auc": "GATE_MIN_ROC_AUC",
-        "min_accuracy": "GATE_MIN_ACCURACY",
-        "max_roc_auc_drop": "GATE_MAX_ROC_AUC_DROP",
-        "max_accuracy_drop": "GATE_MAX_ACCURACY_DROP",
-    }
-    for name, env in thresholds.items():
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=float,
-            help=f"default {getattr(defaults, name)} (env {env})",
-        )
+    for env in gate.GATE_SETTINGS.values():
+        config.add_flag(parser, env)
     args = parser.parse_args(argv)
 
     def body() -> None:
-        params = gate.GateParams(
-            **{
-                name: value
-                if (value := getattr(args, name)) is not None
-                else config.env_float(env, getattr(defaults, name))
-                for name, env in thresholds.items()
-            }
-        )
+        params = gate.GateParams.from_settings(args)
         gate_step(args.artifacts, args.path, config.store_uri(args.store), args.reports, params)
 
     return run("gate", body)

@@ -33,9 +33,7 @@ def history_step(store_uri: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
-    )
+    config.add_flag(parser, config.STORE_ENV)
     args = parser.parse_args(argv)
     return run("history", lambda: history_step(config.store_uri(args.store)))
 

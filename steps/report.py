@@ -39,14 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reports", type=Path, default=artifacts.REPORTS_DIR)
     parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
-    parser.add_argument(
-        "--published",
-        action="store_true",
-        default=config.env_flag("REPORT_PUBLISHED"),
-        help="say the model went live (env REPORT_PUBLISHED)",
-    )
+    config.add_flag(parser, "REPORT_PUBLISHED")
     args = parser.parse_args(argv)
-    return run("report", lambda: report_step(args.reports, args.artifacts, args.published))
+    return run(
+        "report",
+        lambda: report_step(args.reports, args.artifacts, config.resolve(args, "REPORT_PUBLISHED")),
+    )
 
 
 if __name__ == "__main__":

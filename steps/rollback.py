@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 from heartml import config, registry
 from heartml.errors import ConfigError
@@ -33,18 +32,19 @@ def rollback_step(store_uri: str, to: str | None, previous: bool, force: bool) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
-    )
-    parser.add_argument("--to", default=os.environ.get("ROLLBACK_TO") or None, help="run id")
-    parser.add_argument(
-        "--previous", action="store_true", default=config.env_flag("ROLLBACK_PREVIOUS")
-    )
+    config.add_flag(parser, config.STORE_ENV)
+    config.add_flag(parser, "ROLLBACK_TO")
+    config.add_flag(parser, "ROLLBACK_PREVIOUS")
     parser.add_argument("--force", action="store_true", help="allow a version the gate held back")
     args = parser.parse_args(argv)
     return run(
         "rollback",
-        lambda: rollback_step(config.store_uri(args.store), args.to, args.previous, args.force),
+        lambda: rollback_step(
+            config.store_uri(args.store),
+            config.resolve(args, "ROLLBACK_TO"),
+            config.resolve(args, "ROLLBACK_PREVIOUS"),
+            args.force,
+        ),
     )
 
 

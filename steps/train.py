@@ -42,7 +42,6 @@ def train_step(path: Path, out_dir: Path, run_id: str, params: training.TrainPar
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = training.TrainParams()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--path", type=Path, default=Path("datasets/default.csv"), help="dataset CSV"
@@ -50,13 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=artifacts.ARTIFACTS_DIR, help="artifacts folder"
     )
-    parser.add_argument("--run-id", help=f"names the archived version (env {config.RUN_ID_ENV})")
-    parser.add_argument("--test-size", type=float, default=defaults.test_size)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    config.add_flag(parser, config.RUN_ID_ENV)
+    config.add_flag(parser, "TRAIN_TEST_SIZE")
+    config.add_flag(parser, "TRAIN_SEED")
     args = parser.parse_args(argv)
 
     def body() -> None:
-        params = training.TrainParams(test_size=args.test_size, seed=args.seed)
+        params = training.TrainParams(
+            test_size=config.resolve(args, "TRAIN_TEST_SIZE"),
+            seed=config.resolve(args, "TRAIN_SEED"),
+        )
         train_step(args.path, args.out, config.run_id(args.run_id), params)
 
     return run("train", body)

@@ -31,9 +31,7 @@ def upload_step(store_uri: str, artifacts_dir: Path, dataset: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
-    )
+    config.add_flag(parser, config.STORE_ENV)
     parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
     parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"), help="dataset")
     args = parser.parse_args(argv)

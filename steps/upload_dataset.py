@@ -45,9 +45,7 @@ def upload_dataset(store_uri: str, source: Path, *, if_missing: bool = False) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
-    )
+    config.add_flag(parser, config.STORE_ENV)
     parser.add_argument("--source", type=Path, default=Path("datasets/default.csv"))
     parser.add_argument(
         "--if-missing", action="store_true", help="keep a dataset already in the store"

@@ -53,35 +53,26 @@ def validate_step(
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = validation.ValidationParams()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"))
-    parser.add_argument(
-        "--store", help=f"gs://BUCKET[/PREFIX] or a folder (env {config.STORE_ENV})"
-    )
+    config.add_flag(parser, config.STORE_ENV)
     parser.add_argument("--reports", type=Path, default=artifacts.REPORTS_DIR)
-    parser.add_argument("--min-rows", type=int, default=defaults.min_rows)
-    parser.add_argument("--max-missing-share", type=float, default=defaults.max_missing_share)
-    parser.add_argument(
-        "--extra-columns", choices=["warn", "error"], default=defaults.extra_columns
-    )
-    parser.add_argument(
-        "--fail-on-drift",
-        action="store_true",
-        default=config.env_flag("VALIDATE_FAIL_ON_DRIFT"),
-        help="block on drift (env VALIDATE_FAIL_ON_DRIFT)",
-    )
+    config.add_flag(parser, "VALIDATE_MIN_ROWS")
+    config.add_flag(parser, "VALIDATE_MAX_MISSING_SHARE")
+    config.add_flag(parser, "VALIDATE_EXTRA_COLUMNS", choices=["warn", "error"])
+    config.add_flag(parser, "VALIDATE_FAIL_ON_DRIFT")
     args = parser.parse_args(argv)
-    params = validation.ValidationParams(
-        min_rows=args.min_rows,
-        max_missing_share=args.max_missing_share,
-        extra_columns=args.extra_columns,
-        fail_on_drift=args.fail_on_drift,
-    )
-    return run(
-        "validate",
-        lambda: validate_step(args.path, config.store_uri(args.store), args.reports, params),
-    )
+
+    def body() -> None:
+        params = validation.ValidationParams(
+            min_rows=config.resolve(args, "VALIDATE_MIN_ROWS"),
+            max_missing_share=config.resolve(args, "VALIDATE_MAX_MISSING_SHARE"),
+            extra_columns=config.resolve(args, "VALIDATE_EXTRA_COLUMNS"),
+            fail_on_drift=config.resolve(args, "VALIDATE_FAIL_ON_DRIFT"),
+        )
+        validate_step(args.path, config.store_uri(args.store), args.reports, params)
+
+    return run("validate", body)
 
 
 if __name__ == "__main__":

@@ -74,3 +74,88 @@ def test_store_timeout_is_checked(monkeypatch, raw, ok) -> None:
     else:
         with pytest.raises(ConfigError, match="PIPELINE_STORE_TIMEOUT"):
             config.store_timeout()
+
+
+def test_every_setting_with_a_flag_documents_its_env_and_default() -> None:
+    import argparse
+
+    for name, setting in config.SETTINGS.items():
+        if setting.flag is None:
+            continue
+        parser = argparse.ArgumentParser()
+        config.add_flag(parser, name)
+        help_text = " ".join(parser.format_help().split())
+        assert f"env {name}" in help_text and f"default {setting.default}" in help_text
+
+
+# (setting, flag arguments, environment, expected): flag beats environment beats default.
+RESOLUTION = [
+    ("GATE_MIN_ROC_AUC", [], {}, 0.80),
+    ("GATE_MIN_ROC_AUC", [], {"GATE_MIN_ROC_AUC": "0.9"}, 0.9),
+    ("GATE_MIN_ROC_AUC", ["--min-roc-auc", "0.7"], {"GATE_MIN_ROC_AUC": "0.9"}, 0.7),
+    ("GATE_MIN_ROC_AUC", [], {"GATE_MIN_ROC_AUC": ""}, 0.80),  # an unset repository variable
+    ("TRAIN_SEED", [], {"TRAIN_SEED": "7"}, 7),
+    ("TRAIN_SEED", ["--seed", "3"], {"TRAIN_SEED": "7"}, 3),
+    ("VALIDATE_FAIL_ON_DRIFT", [], {}, False),
+    ("VALIDATE_FAIL_ON_DRIFT", [], {"VALIDATE_FAIL_ON_DRIFT": "true"}, True),
+    ("VALIDATE_FAIL_ON_DRIFT", [], {"VALIDATE_FAIL_ON_DRIFT": "False"}, False),
+    ("VALIDATE_FAIL_ON_DRIFT", ["--fail-on-drift"], {"VALIDATE_FAIL_ON_DRIFT": "false"}, True),
+    ("VALIDATE_EXTRA_COLUMNS", [], {"VALIDATE_EXTRA_COLUMNS": "error"}, "error"),
+    ("ROLLBACK_TO", [], {"ROLLBACK_TO": "123-1"}, "123-1"),
+    ("ROLLBACK_TO", [], {}, None),
+    ("ALERT_MIN_ROC_AUC", [], {}, 0.80),  # the gate's floor
+    ("ALERT_MAX_DROP", [], {}, 0.02),
+    ("NOTIFY_RETRY_ATTEMPTS", [], {"NOTIFY_RETRY_ATTEMPTS": "2"}, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "env", "expected"), RESOLUTION)
+def test_a_setting_comes_from_its_flag_then_the_environment_then_the_default(
+    monkeypatch, name, args, env, expected
+) -> None:
+    import argparse
+
+    monkeypatch.delenv(name, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    parser = argparse.ArgumentParser()
+    if config.SETTINGS[name].flag:
+        config.add_flag(parser, name)
+    assert config.resolve(parser.parse_args(args), name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("GATE_MIN_ROC_AUC", "high", "GATE_MIN_ROC_AUC='high' is not a number"),
+        ("TRAIN_SEED", "4.5", "TRAIN_SEED='4.5' is not a whole number"),
+        ("VALIDATE_FAIL_ON_DRIFT", "maybe", "VALIDATE_FAIL_ON_DRIFT='maybe' is not true or false"),
+    ],
+)
+def test_a_malformed_setting_is_named(monkeypatch, name, raw, message) -> None:
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(ConfigError) as caught:
+        config.get(name)
+    assert str(caught.value) == message
+
+
+def test_the_gate_and_the_alerts_share_their_defaults() -> None:
+    from heartml import events, gate
+
+    params, alerts = gate.GateParams(), events.AlertThresholds()
+    assert (alerts.min_roc_auc, alerts.min_accuracy) == (params.min_roc_auc, params.min_accuracy)
+    assert alerts.max_drop == params.max_roc_auc_drop
+
+
+def test_a_step_reads_its_thresholds_from_the_environment(
+    monkeypatch, trained_artifacts, tmp_path
+) -> None:
+    import shutil
+
+    from tests.helpers import DATASET, call_step
+
+    work = shutil.copytree(trained_artifacts, tmp_path / "a")
+    args = ["--artifacts", str(work), "--path", str(DATASET), "--store", str(tmp_path / "s")]
+    result = call_step("gate", *args, "--reports", str(tmp_path / "r"), GATE_MIN_ROC_AUC="0.99")
+    assert result.returncode == 1
+    assert "roc_auc 0.9167 < floor 0.99" in result.stderr
