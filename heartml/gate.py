@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, roc_auc_score
 
 from heartml import config, serving, training
 from heartml.errors import ModelLoadError, ObjectNotFound
@@ -79,15 +78,6 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def scores(pipeline: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    """Return ROC AUC and accuracy of ``pipeline`` on ``x, y`` (1 = heart disease)."""
-    probability = pipeline.predict_proba(x)[:, 1]
-    return {
-        "roc_auc": float(roc_auc_score(y, probability)),
-        "accuracy": float(accuracy_score(y, (probability > 0.5).astype(int))),
-    }
 
 
 def behaviour_cases() -> list[dict[str, Any]]:
@@ -195,19 +185,19 @@ def judge(
     params = params or GateParams()
     reasons: list[str] = []
     notes: list[str] = []
-    cand = {"run_id": candidate_run_id, **scores(candidate, val_x, val_y)}
+    cand = {"run_id": candidate_run_id, **training.held_out_scores(candidate, val_x, val_y)}
 
     if cand["roc_auc"] < params.min_roc_auc:
         reasons.append(f"roc_auc {cand['roc_auc']:.4f} < floor {params.min_roc_auc}")
-    if cand["accuracy"] < params.min_accuracy:
-        reasons.append(f"accuracy {cand['accuracy']:.4f} < floor {params.min_accuracy}")
+    if cand["val_acc"] < params.min_accuracy:
+        reasons.append(f"val_acc {cand['val_acc']:.4f} < floor {params.min_accuracy}")
 
     champ = None
     if champion is not None:
-        champ = {"run_id": champion_run_id, **scores(champion, val_x, val_y)}
+        champ = {"run_id": champion_run_id, **training.held_out_scores(champion, val_x, val_y)}
         for metric, tolerance in (
             ("roc_auc", params.max_roc_auc_drop),
-            ("accuracy", params.max_accuracy_drop),
+            ("val_acc", params.max_accuracy_drop),
         ):
             drop = champ[metric] - cand[metric]
             if drop > tolerance:

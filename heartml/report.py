@@ -37,7 +37,7 @@ def render(
             "| --- | --- | --- |",
             f"| run | {cand['run_id']} | {champ.get('run_id', '—')} |",
             f"| ROC AUC | {_fmt(cand['roc_auc'])} | {_fmt(champ.get('roc_auc'))} |",
-            f"| accuracy | {_fmt(cand['accuracy'])} | {_fmt(champ.get('accuracy'))} |",
+            f"| val_acc (accuracy) | {_fmt(cand['val_acc'])} | {_fmt(champ.get('val_acc'))} |",
             "",
             "| behaviour check | result | detail |",
             "| --- | --- | --- |",

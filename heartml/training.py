@@ -159,9 +159,8 @@ def train(frame: pd.DataFrame, params: TrainParams | None = None) -> TrainResult
 
     scores = {
         "elapsed": elapsed,
-        "acc": float(accuracy_score(train_y, pipeline.predict(train_x))),
-        "val_acc": float(accuracy_score(val_y, pipeline.predict(val_x))),
-        "roc_auc": float(roc_auc_score(val_y, pipeline.predict_proba(val_x)[:, 1])),
+        "acc": accuracy(pipeline, train_x, train_y),
+        **held_out_scores(pipeline, val_x, val_y),
         "n_train": len(train_x),
         "n_val": len(val_x),
     }
@@ -171,6 +170,23 @@ def train(frame: pd.DataFrame, params: TrainParams | None = None) -> TrainResult
         validation_index=[int(i) for i in val_x.index],
         train_x=train_x,
     )
+
+
+def accuracy(model: Any, x: pd.DataFrame, y: pd.Series) -> float:
+    """Share of rows whose diagnosis is right: P(heart disease) > 0.5, as the API answers."""
+    return float(accuracy_score(y, (model.predict_proba(x)[:, 1] > 0.5).astype(int)))
+
+
+def held_out_scores(model: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """Return ``val_acc`` and ``roc_auc`` of ``model`` on held-out rows (1 = heart disease).
+
+    The one definition of the scores: training records them, the gate compares them,
+    and history, alerts, the report and the API's GET show them under these names.
+    """
+    return {
+        "val_acc": accuracy(model, x, y),
+        "roc_auc": float(roc_auc_score(y, model.predict_proba(x)[:, 1])),
+    }
 
 
 def runtime_versions() -> dict[str, str]:

@@ -47,10 +47,10 @@ def gate_step(
             f"candidate {metrics['run_id']} held back: {'; '.join(verdict.reasons)}"
         )
     log.info(
-        "candidate %s passed: roc_auc %.4f, accuracy %.4f (live %s)",
+        "candidate %s passed: roc_auc %.4f, val_acc %.4f (live %s)",
         metrics["run_id"],
         verdict.candidate["roc_auc"],
-        verdict.candidate["accuracy"],
+        verdict.candidate["val_acc"],
         (verdict.champion or {}).get("run_id") or "none",
     )
     return verdict
