@@ -89,35 +89,57 @@ def behaviour_cases() -> list[dict[str, Any]]:
     return json.loads(CASES_FILE.read_text())
 
 
-def behavioural_checks(pipeline: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
-    """Run the checks a deployable model must pass whatever its scores."""
+def behavioural_checks(model: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
+    """Run the checks a deployable model must pass whatever its scores.
+
+    Each check is one a bad model can fail; tests/model/test_gate.py shows each failing.
+    """
+    case_x = _case_frame()
+    checks = {
+        "clear-cut cases": lambda: _clear_cut_cases(model, case_x),
+        "answers depend on the record alone": lambda: _record_alone(model, val_x),
+        "directions from the data": lambda: _directions(model, val_x),
+        "missing values imputed": lambda: _imputes_missing(model, case_x.iloc[[0]]),
+    }
     results = []
+    for name, check in checks.items():
+        problems, fine = check()
+        results.append(
+            {"check": name, "passed": not problems, "detail": "; ".join(problems) or fine}
+        )
+    return results
 
-    def record(name: str, passed: bool, detail: str) -> None:
-        results.append({"check": name, "passed": bool(passed), "detail": detail})
 
+def _case_frame() -> pd.DataFrame:
     cases = behaviour_cases()
-    case_x = pd.DataFrame([c["record"] for c in cases], columns=list(FEATURES)).astype(float)
-    case_p = pipeline.predict_proba(case_x)[:, 1]
+    return pd.DataFrame([c["record"] for c in cases], columns=list(FEATURES)).astype(float)
+
+
+def _clear_cut_cases(model: Any, case_x: pd.DataFrame) -> tuple[list[str], str]:
+    cases = behaviour_cases()
+    case_p = model.predict_proba(case_x)[:, 1]
     wrong = [
         f"line {c['csv_line']}: {c['diagnosis']}, P(heart disease)={p:.3f}"
         for c, p in zip(cases, case_p, strict=True)
         if DIAGNOSES[int(p > 0.5)] != c["diagnosis"]
     ]
-    record("clear-cut cases", not wrong, "; ".join(wrong) or f"{len(cases)} of {len(cases)} right")
+    return wrong, f"{len(cases)} of {len(cases)} right"
 
-    p = pipeline.predict_proba(val_x)[:, 1]
-    # An answer may depend on the record alone: not on its batch's order, on a duplicate
-    # beside it, on being sent alone, or on the order of the columns.
+
+def _record_alone(model: Any, val_x: pd.DataFrame) -> tuple[list[str], str]:
+    """Check that an answer depends on its record alone.
+
+    Not on the batch's order, a duplicate beside it, being sent alone, or the order of
+    the columns: a model that reads batch statistics or positions fails here.
+    """
+    p = model.predict_proba(val_x)[:, 1]
     variants = {
-        "batch order": lambda: pipeline.predict_proba(val_x.iloc[::-1])[::-1, 1],
-        "a duplicate row": lambda: pipeline.predict_proba(pd.concat([val_x.iloc[[0]], val_x]))[
-            1:, 1
-        ],
+        "batch order": lambda: model.predict_proba(val_x.iloc[::-1])[::-1, 1],
+        "a duplicate row": lambda: model.predict_proba(pd.concat([val_x.iloc[[0]], val_x]))[1:, 1],
         "one at a time": lambda: np.concatenate(
-            [[pipeline.predict_proba(val_x.iloc[[i]])[0, 1] for i in range(5)], p[5:]]
+            [[model.predict_proba(val_x.iloc[[i]])[0, 1] for i in range(5)], p[5:]]
         ),
-        "column order": lambda: pipeline.predict_proba(val_x[val_x.columns[::-1]])[:, 1],
+        "column order": lambda: model.predict_proba(val_x[val_x.columns[::-1]])[:, 1],
     }
     moved = []
     for what, answers in variants.items():
@@ -128,46 +150,36 @@ def behavioural_checks(pipeline: Any, val_x: pd.DataFrame) -> list[dict[str, Any
             continue
         if not np.allclose(q, p, rtol=0, atol=1e-9):
             moved.append(f"{what} moves answers by up to {np.max(np.abs(q - p)):.2g}")
-    record(
-        "answers depend on the record alone",
-        not moved,
-        "; ".join(moved) or "same answers whatever the batch order, duplicates, size or columns",
-    )
+    return moved, "same answers whatever the batch order, duplicates, size or columns"
 
+
+def _directions(model: Any, val_x: pd.DataFrame) -> tuple[list[str], str]:
+    """Each documented marker, set low then high in every row, moves P(disease) its way."""
     against = []
     for name, direction in DIRECTIONS.items():
         low, high = (val_x.assign(**{name: float(value)}) for value in direction.over)
-        shift = float(
-            np.mean(pipeline.predict_proba(high)[:, 1] - pipeline.predict_proba(low)[:, 1])
-        )
+        shift = float(np.mean(model.predict_proba(high)[:, 1] - model.predict_proba(low)[:, 1]))
         if shift * direction.sign <= 0:
-            against.append(f"{name} {direction.over[0]:g}->{direction.over[1]:g}: {shift:+.3f}")
-    record(
-        "directions from the data",
-        not against,
-        "P(heart disease) moves against the data: " + "; ".join(against)
-        if against
-        else f"{len(DIRECTIONS)} markers move P(heart disease) the documented way",
-    )
+            against.append(
+                f"P(heart disease) moves against the data: {name} "
+                f"{direction.over[0]:g}->{direction.over[1]:g}: {shift:+.3f}"
+            )
+    return against, f"{len(DIRECTIONS)} markers move P(heart disease) the documented way"
 
+
+def _imputes_missing(model: Any, base: pd.DataFrame) -> tuple[list[str], str]:
     failures = []
-    base = case_x.iloc[[0]]
     for name in [*FEATURES, "all features"]:
         row = base.copy()
         row.loc[:, list(FEATURES) if name == "all features" else [name]] = np.nan
         try:
-            p = float(pipeline.predict_proba(row)[0, 1])
+            p = float(model.predict_proba(row)[0, 1])
         except Exception as exc:  # any failure here is the finding
             failures.append(f"{name}: {type(exc).__name__}")
             continue
         if not 0 <= p <= 1:
             failures.append(f"{name}: p={p}")
-    record(
-        "missing values imputed",
-        not failures,
-        "; ".join(failures) or f"each of {len(FEATURES)} features and all at once",
-    )
-    return results
+    return failures, f"each of {len(FEATURES)} features and all at once"
 
 
 def judge(
