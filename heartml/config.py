@@ -126,8 +126,6 @@ def resolve(args: argparse.Namespace, name: str) -> Any:
 
 
 STORE_ENV = "PIPELINE_STORE"
-# A new user needs no account: without a setting, a folder in the working tree is the store.
-DEFAULT_STORE = SETTINGS[STORE_ENV].default
 STORE_TIMEOUT_ENV = "PIPELINE_STORE_TIMEOUT"
 RUN_ID_ENV = "PIPELINE_RUN_ID"
 
