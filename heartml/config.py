@@ -38,6 +38,7 @@ _GATE_MIN_ROC_AUC, _GATE_MIN_ACCURACY, _GATE_MAX_ROC_AUC_DROP = 0.80, 0.75, 0.02
 SETTINGS: dict[str, Setting] = {
     s.env: s
     for s in (
+        # A new user needs no account: unset, a folder in the working tree is the store.
         Setting(
             "PIPELINE_STORE", str, "local-store", "gs://BUCKET[/PREFIX] or a folder", "--store"
         ),
