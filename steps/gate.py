@@ -26,11 +26,11 @@ def gate_step(
     """Evaluate candidate and live model on the candidate's held-out rows; record the verdict."""
     model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
     candidate = serving.model_from_bytes(model_bytes, str(artifacts_dir / artifacts.MODEL_FILE))
-    data_sha = artifacts.sha256_bytes(dataset.read_bytes()) if dataset.is_file() else None
-    if data_sha != metrics["dataset"]["sha256"]:
+    raw = dataset.read_bytes() if dataset.is_file() else b""  # read once: hashed, then parsed
+    if artifacts.sha256_bytes(raw) != metrics["dataset"]["sha256"]:
         raise PipelineError(f"{dataset} is not the dataset run {metrics['run_id']} trained on")
     store = open_store(store_uri, timeout=config.store_timeout())
-    verdict = gate.evaluate(candidate, read_dataset(dataset), metrics, store, params)
+    verdict = gate.evaluate(candidate, read_dataset(raw, str(dataset)), metrics, store, params)
 
     metrics["gate"] = verdict.to_dict()
     checks = artifacts.read_json(reports / artifacts.VALIDATION_REPORT)

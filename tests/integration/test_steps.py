@@ -254,3 +254,19 @@ def test_validate_measures_drift_against_the_live_models_archived_dataset(
     assert result.returncode == 0, result.stderr
     drift = json.loads((reports / "validation.json").read_text())["drift"]
     assert drift["drifted"] == ["age"]
+
+
+@pytest.mark.parametrize("dataset", ["other.csv", "absent.csv"])
+def test_the_gate_refuses_a_dataset_the_candidate_was_not_trained_on(
+    artifacts_copy, tmp_path, dataset
+) -> None:
+    path = tmp_path / dataset
+    if dataset == "other.csv":
+        path.write_bytes(DATASET.read_bytes().replace(b"\r\n63,1,3,145", b"\r\n64,1,3,145", 1))
+    before = (artifacts_copy / "metrics.json").read_bytes()
+    args = ["--artifacts", str(artifacts_copy), "--path", str(path), "--store", str(tmp_path / "s")]
+    result = call_step("gate", *args, "--reports", str(tmp_path / "r"))
+    assert result.returncode == 1
+    assert f"{path} is not the dataset run fixture-run trained on" in result.stderr
+    assert (artifacts_copy / "metrics.json").read_bytes() == before  # no verdict recorded
+    assert not (tmp_path / "r").exists()
