@@ -121,6 +121,14 @@ def read_artifacts(out_dir: str | Path) -> tuple[bytes, dict[str, Any]]:
     return model_bytes, metrics
 
 
+def write_report(reports_dir: str | Path, name: str, report: dict[str, Any]) -> Path:
+    """Write one step's JSON report into ``reports_dir``; return its path."""
+    path = Path(reports_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
+
+
 def read_json(path: str | Path) -> dict[str, Any] | None:
     """Return a JSON file an earlier step may have left, or None if it did not."""
     try:

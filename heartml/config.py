@@ -16,6 +16,7 @@ import secrets
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from heartml.errors import ConfigError
@@ -31,6 +32,7 @@ class Setting:
     help: str
     flag: str | None = None
     secret: bool = False  # never echoed back, even in an error
+    choices: tuple[str, ...] | None = None
 
 
 _GATE_MIN_ROC_AUC, _GATE_MIN_ACCURACY, _GATE_MAX_ROC_AUC_DROP = 0.80, 0.75, 0.02
@@ -44,6 +46,20 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("PIPELINE_STORE_TIMEOUT", float, 60.0, "seconds per store call"),
         Setting("PIPELINE_RUN_ID", str, None, "names the archived version", "--run-id"),
+        # The working files one run passes from step to step.
+        Setting(
+            "PIPELINE_DATASET",
+            Path,
+            Path("datasets/default.csv"),
+            "the working copy of the dataset",
+            "--path",
+        ),
+        Setting(
+            "PIPELINE_ARTIFACTS", Path, Path("artifacts"), "the trained candidate", "--artifacts"
+        ),
+        Setting("PIPELINE_REPORTS", Path, Path("reports"), "the run's reports", "--reports"),
+        Setting("DATASET_SOURCE", Path, Path("datasets/default.csv"), "CSV to publish", "--source"),
+        Setting("DATASET_IF_MISSING", bool, False, "publish only if none is there", "--if-missing"),
         Setting("TRAIN_SEED", int, 42, "seeds the split and the classifier", "--seed"),
         Setting("TRAIN_TEST_SIZE", float, 0.2, "share of rows held out", "--test-size"),
         Setting("VALIDATE_MIN_ROWS", int, 100, "fewest rows accepted", "--min-rows"),
@@ -54,7 +70,14 @@ SETTINGS: dict[str, Setting] = {
             "most missing per feature",
             "--max-missing-share",
         ),
-        Setting("VALIDATE_EXTRA_COLUMNS", str, "warn", "warn or error", "--extra-columns"),
+        Setting(
+            "VALIDATE_EXTRA_COLUMNS",
+            str,
+            "warn",
+            "warn or error",
+            "--extra-columns",
+            choices=("warn", "error"),
+        ),
         Setting("VALIDATE_FAIL_ON_DRIFT", bool, False, "block on drift", "--fail-on-drift"),
         Setting("GATE_MIN_ROC_AUC", float, _GATE_MIN_ROC_AUC, "ROC AUC floor", "--min-roc-auc"),
         Setting("GATE_MIN_ACCURACY", float, _GATE_MIN_ACCURACY, "accuracy floor", "--min-accuracy"),
@@ -68,6 +91,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("GATE_MAX_ACCURACY_DROP", float, 0.05, "accuracy tolerance", "--max-accuracy-drop"),
         Setting("ROLLBACK_TO", str, None, "run id to make live", "--to"),
         Setting("ROLLBACK_PREVIOUS", bool, False, "make the version before live", "--previous"),
+        Setting("ROLLBACK_FORCE", bool, False, "allow a version the gate held back", "--force"),
         Setting("REPORT_PUBLISHED", bool, False, "say the model went live", "--published"),
         # The alerts' floors are the gate's, unless set apart.
         Setting("ALERT_MIN_ROC_AUC", float, _GATE_MIN_ROC_AUC, "alert below this ROC AUC"),
@@ -100,6 +124,8 @@ def get(name: str) -> Any:
             return False
         raise ConfigError(f"{name}={raw!r} is not true or false")
     if setting.kind is str:
+        if setting.choices and raw not in setting.choices:
+            raise ConfigError(f"{name}={raw!r} is not one of {', '.join(setting.choices)}")
         return raw
     try:
         return setting.kind(raw)
@@ -109,20 +135,37 @@ def get(name: str) -> Any:
         raise ConfigError(f"{name}={shown} is not {kind}") from None
 
 
-def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
-    """Add setting ``name``'s flag; unset, it falls back to the environment (``resolve``)."""
+def _dest(name: str) -> str:
+    return SETTINGS[name].flag.lstrip("-").replace("-", "_")
+
+
+def add_flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs: Any) -> None:
+    """Add setting ``name``'s flag; unset, it falls back to the environment (``resolve``).
+
+    ``aliases`` are further spellings one step keeps (``train --out``, ``download --dest``);
+    they set the same value.
+    """
     setting = SETTINGS[name]
     help_text = f"{setting.help} (env {name}, default {setting.default})"
+    flags = (setting.flag, *aliases)
     if setting.kind is bool:
-        parser.add_argument(setting.flag, action="store_true", default=None, help=help_text)
+        parser.add_argument(
+            *flags, dest=_dest(name), action="store_true", default=None, help=help_text
+        )
     else:
-        parser.add_argument(setting.flag, type=setting.kind, help=help_text, **kwargs)
+        parser.add_argument(
+            *flags,
+            dest=_dest(name),
+            type=setting.kind,
+            choices=setting.choices,
+            help=help_text,
+            **kwargs,
+        )
 
 
 def resolve(args: argparse.Namespace, name: str) -> Any:
     """Return the flag's value when given, else the environment's, else the default."""
-    flag = SETTINGS[name].flag
-    value = getattr(args, flag.lstrip("-").replace("-", "_"), None) if args and flag else None
+    value = getattr(args, _dest(name), None) if args and SETTINGS[name].flag else None
     return get(name) if value is None else value
 
 

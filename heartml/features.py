@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 LABEL = "target"
 
 # In the shipped data `target` 0 is heart disease and 1 its absence: the opposite of what
@@ -137,9 +139,13 @@ class FeatureSpec:
 
     def is_valid(self, value: float) -> bool:
         """Tell whether one non-missing value is plausible for this column."""
+        return bool(self.valid(np.array([value], dtype=float))[0])
+
+    def valid(self, values: np.ndarray) -> np.ndarray:
+        """Tell, value by value, which non-missing values are plausible (one pass, no loop)."""
         if self.codes is not None:
-            return float(value).is_integer() and int(value) in self.codes
-        return self.low <= value <= self.high
+            return np.isin(values, np.array(sorted(self.codes), dtype=float))
+        return (values >= self.low) & (values <= self.high)
 
 
 _BINARY = frozenset({0, 1})

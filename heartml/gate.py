@@ -20,12 +20,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heartml import config, serving, training
-from heartml.errors import ModelLoadError, ObjectNotFound
+from heartml import artifacts, config, serving, training
+from heartml.dataset import read_bytes, read_dataset
+from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError
 from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES, class_1_is_disease
 from heartml.store import Store
 
 CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
+# The behavioural checks probe properties of the model, not of the data: a sample of
+# held-out rows shows them as well as all of them, at a cost that does not grow.
+BEHAVIOUR_ROWS = 10_000
 
 # Each GateParams field and the setting it comes from (see config.SETTINGS).
 GATE_SETTINGS = {
@@ -95,6 +99,7 @@ def behavioural_checks(model: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
     Each check is one a bad model can fail; tests/model/test_gate.py shows each failing.
     """
     case_x = _case_frame()
+    val_x = val_x.iloc[:BEHAVIOUR_ROWS]  # shuffled by the split: a sample, the same each run
     checks = {
         "clear-cut cases": lambda: _clear_cut_cases(model, case_x),
         "answers depend on the record alone": lambda: _record_alone(model, val_x),
@@ -247,7 +252,6 @@ def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]
     try:
         # One read of latest.joblib: the file names its own run (it is a byte copy of it).
         live = serving.load_model(store)
-        live.pipeline  # noqa: B018 - unpickle now, so a broken champion is noted, not fatal
     except ModelLoadError as exc:
         return None, str(exc)
     except ObjectNotFound:
@@ -281,6 +285,31 @@ def evaluate(
             "'clear'); its answers were turned round to P(heart disease) for this comparison"
         )
     return verdict
+
+
+def judge_trained(
+    artifacts_dir: Path,
+    dataset_path: Path,
+    store: Store,
+    params: GateParams | None = None,
+    validation_report: dict[str, Any] | None = None,
+) -> tuple[Verdict, bytes, dict[str, Any]]:
+    """Judge the candidate ``steps.train`` left in ``artifacts_dir`` against the live model.
+
+    Returns the verdict, the model bytes, and the metrics with the verdict (and a
+    summary of the data checks, so history shows what the data was like) added, for
+    the step to write back: they are archived with the version.
+    """
+    model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
+    candidate = serving.model_from_bytes(model_bytes, str(artifacts_dir / artifacts.MODEL_FILE))
+    raw = read_bytes(dataset_path)  # read once: hashed, then parsed
+    if artifacts.sha256_bytes(raw) != metrics["dataset"]["sha256"]:
+        raise PipelineError(f"{dataset_path} is not the dataset run {metrics['run_id']} trained on")
+    verdict = evaluate(candidate, read_dataset(raw, str(dataset_path)), metrics, store, params)
+    metrics = {**metrics, "gate": verdict.to_dict()}
+    if validation_report is not None:
+        metrics["data_checks"] = data_checks_summary(validation_report)
+    return verdict, model_bytes, metrics
 
 
 def data_checks_summary(validation_report: dict[str, Any]) -> dict[str, Any]:

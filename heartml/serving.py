@@ -99,8 +99,16 @@ class LoadedModel:
         return pipeline
 
     def predict_proba(self, frame: Any) -> np.ndarray:
-        """Return [P(clear), P(heart disease)] per row of a feature frame, via the pipeline."""
-        columns = self.pipeline.predict_proba(frame)
+        """Return [P(clear), P(heart disease)] per row of a feature frame, as the API answers.
+
+        That is the fast scorer when the file has one (it was checked against the
+        pipeline when trained) and the pipeline otherwise, so the gate judges what serves.
+        """
+        if self.scorer is None:
+            columns = self.pipeline.predict_proba(frame)
+        else:
+            p = self.scorer.many(frame[list(FEATURES)].to_numpy(dtype=float))
+            columns = np.column_stack([1.0 - p, p])
         return columns[:, ::-1] if self._inverted else columns
 
     def probabilities(self, rows: list[list[float | None]]) -> list[float]:

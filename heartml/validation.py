@@ -11,13 +11,17 @@ Function installs too) stays free of pandera and its pydantic stack.
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from heartml.dataset import missing_columns
+from heartml import config, registry
+from heartml.dataset import missing_columns, read_dataset
+from heartml.errors import DatasetError, PipelineError
 from heartml.features import (
     DATASET_COLUMNS,
     DIRECTIONS,
@@ -27,6 +31,8 @@ from heartml.features import (
     SPECS,
     has_disease,
 )
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = 5  # failing values quoted per check
 
@@ -48,13 +54,36 @@ class ValidationParams:
         A feature has drifted when its test's p-value is below this (95 % confidence).
     fail_on_drift : bool, default=False
         Make drift block training instead of only being reported.
+    drift_sample_rows : int, default=10_000
+        The drift tests compare at most this many rows of each side, drawn with a fixed
+        seed. On a million rows a test calls a difference far too small to matter
+        significant, and the sample keeps the test's cost flat; smaller datasets are
+        compared whole.
     """
 
-    min_rows: int = 100
-    max_missing_share: float = 0.10
-    extra_columns: str = "warn"
+    min_rows: int = config.SETTINGS["VALIDATE_MIN_ROWS"].default
+    max_missing_share: float = config.SETTINGS["VALIDATE_MAX_MISSING_SHARE"].default
+    extra_columns: str = config.SETTINGS["VALIDATE_EXTRA_COLUMNS"].default
     drift_p_value: float = 0.05
-    fail_on_drift: bool = False
+    fail_on_drift: bool = config.SETTINGS["VALIDATE_FAIL_ON_DRIFT"].default
+    drift_sample_rows: int = 10_000
+
+    @classmethod
+    def from_settings(cls, args: Any = None) -> ValidationParams:
+        """Each threshold from its flag in ``args``, else ``VALIDATE_*``, else the default."""
+        return cls(**{name: config.resolve(args, env) for name, env in SETTINGS.items()})
+
+
+# The thresholds a user sets, each by its flag or environment variable (heartml.config).
+SETTINGS = {
+    "min_rows": "VALIDATE_MIN_ROWS",
+    "max_missing_share": "VALIDATE_MAX_MISSING_SHARE",
+    "extra_columns": "VALIDATE_EXTRA_COLUMNS",
+    "fail_on_drift": "VALIDATE_FAIL_ON_DRIFT",
+}
+
+
+DRIFT_SAMPLE_SEED = 0
 
 
 @dataclass
@@ -88,6 +117,32 @@ class ValidationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
+
+    def raise_if_failed(self, where: str) -> None:
+        """Raise DatasetError naming every failed check, if any failed."""
+        if self.errors:
+            lines = "; ".join(f.line() for f in self.errors)
+            raise DatasetError(f"{where}: {len(self.errors)} check(s) failed: {lines}")
+
+
+def validate_file(path: Path, store_uri: str, params: ValidationParams) -> ValidationReport:
+    """Validate the dataset at ``path`` and measure drift against the live model's data.
+
+    The store only supplies the drift reference: when it cannot be read, drift is
+    reported as not measured and the checks still decide.
+    """
+    frame = read_dataset(path)
+    reference = None
+    try:
+        from heartml.store import open_store
+
+        store = open_store(store_uri, timeout=config.store_timeout())
+        live_data = registry.live_training_dataset(store)
+        if live_data is not None:
+            reference = read_dataset(live_data, "the live model's dataset")
+    except PipelineError as exc:
+        log.warning("drift not measured: %s", exc)
+    return validate(frame, params, reference)
 
 
 def validate(
@@ -132,18 +187,37 @@ def validate(
                 errors.append(inverted)
 
     report = ValidationReport(
-        rows=len(frame), errors=errors, warnings=warnings, duplicates=int(frame.duplicated().sum())
+        rows=len(frame), errors=errors, warnings=warnings, duplicates=_count_duplicates(frame)
     )
     if report.duplicates:
         warnings.append(Finding("duplicates", None, f"{report.duplicates} duplicate row(s)"))
 
     if reference is not None and not missing:
-        ref_numeric = _numeric_columns(reference, list(FEATURES), [])
-        report.drift = drift(ref_numeric, numeric, params.drift_p_value)
+        ref_numeric = _numeric_columns(
+            _sample(reference, params.drift_sample_rows), list(FEATURES), []
+        )
+        current = _sample(pd.DataFrame({f: numeric[f] for f in FEATURES}), params.drift_sample_rows)
+        report.drift = drift(ref_numeric, dict(current.items()), params.drift_p_value)
         if params.fail_on_drift and report.drift["drifted"]:
             names = ", ".join(report.drift["drifted"])
             errors.append(Finding("drift", None, f"feature(s) drifted: {names}"))
     return report
+
+
+def _count_duplicates(frame: pd.DataFrame) -> int:
+    """Count rows equal to an earlier row: rows whose hashes repeat, then compared exactly."""
+    if frame.empty:
+        return 0
+    repeated = pd.util.hash_pandas_object(frame, index=False).duplicated(keep=False).to_numpy()
+    return int(frame[repeated].duplicated().sum())
+
+
+def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """Return at most ``rows`` rows of ``frame``, the same ones on every run."""
+    if len(frame) <= rows:
+        return frame
+    picked = np.random.default_rng(DRIFT_SAMPLE_SEED).choice(len(frame), rows, replace=False)
+    return frame.iloc[np.sort(picked)]
 
 
 def _inverted_label(numeric: dict[str, pd.Series], labels: pd.Series) -> Finding | None:
@@ -224,7 +298,7 @@ def _check_column(
     present = values.dropna()
     if present.empty:
         return
-    invalid = present[~present.map(spec.is_valid)]
+    invalid = present[~spec.valid(present.to_numpy(dtype=float))]
     if len(invalid):
         if spec.codes is not None:
             allowed = "{" + ", ".join(map(str, sorted(spec.codes))) + "}"
@@ -266,4 +340,13 @@ def drift(
                 test, p = "chi2", float(stats.chi2_contingency(counts.T.to_numpy()).pvalue)
         features[name] = {"test": test, "p_value": p, "drifted": p < p_value}
     drifted = [name for name, result in features.items() if result["drifted"]]
-    return {"p_value_threshold": p_value, "features": features, "drifted": drifted}
+    return {
+        "p_value_threshold": p_value,
+        "rows_compared": {"reference": _rows(reference), "current": _rows(current)},
+        "features": features,
+        "drifted": drifted,
+    }
+
+
+def _rows(columns: dict[str, pd.Series]) -> int:
+    return max((len(values) for values in columns.values()), default=0)

@@ -40,9 +40,14 @@ def download_dataset(store_uri: str, dest: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     config.add_flag(parser, config.STORE_ENV)
-    parser.add_argument("--dest", type=Path, default=Path("datasets/default.csv"))
+    config.add_flag(parser, "PIPELINE_DATASET", "--dest")
     args = parser.parse_args(argv)
-    return run("download", lambda: download_dataset(config.store_uri(args.store), args.dest))
+    return run(
+        "download",
+        lambda: download_dataset(
+            config.store_uri(args.store), config.resolve(args, "PIPELINE_DATASET")
+        ),
+    )
 
 
 if __name__ == "__main__":

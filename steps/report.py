@@ -37,13 +37,15 @@ def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reports", type=Path, default=artifacts.REPORTS_DIR)
-    parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
-    config.add_flag(parser, "REPORT_PUBLISHED")
+    for name in ("PIPELINE_REPORTS", "PIPELINE_ARTIFACTS", "REPORT_PUBLISHED"):
+        config.add_flag(parser, name)
     args = parser.parse_args(argv)
     return run(
         "report",
-        lambda: report_step(args.reports, args.artifacts, config.resolve(args, "REPORT_PUBLISHED")),
+        lambda: report_step(
+            *(config.resolve(args, n) for n in ("PIPELINE_REPORTS", "PIPELINE_ARTIFACTS")),
+            config.resolve(args, "REPORT_PUBLISHED"),
+        ),
     )
 
 

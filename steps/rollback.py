@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     config.add_flag(parser, config.STORE_ENV)
     config.add_flag(parser, "ROLLBACK_TO")
     config.add_flag(parser, "ROLLBACK_PREVIOUS")
-    parser.add_argument("--force", action="store_true", help="allow a version the gate held back")
+    config.add_flag(parser, "ROLLBACK_FORCE")
     args = parser.parse_args(argv)
     return run(
         "rollback",
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             config.store_uri(args.store),
             config.resolve(args, "ROLLBACK_TO"),
             config.resolve(args, "ROLLBACK_PREVIOUS"),
-            args.force,
+            config.resolve(args, "ROLLBACK_FORCE"),
         ),
     )
 

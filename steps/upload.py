@@ -32,11 +32,16 @@ def upload_step(store_uri: str, artifacts_dir: Path, dataset: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     config.add_flag(parser, config.STORE_ENV)
-    parser.add_argument("--artifacts", type=Path, default=artifacts.ARTIFACTS_DIR)
-    parser.add_argument("--path", type=Path, default=Path("datasets/default.csv"), help="dataset")
+    config.add_flag(parser, "PIPELINE_ARTIFACTS")
+    config.add_flag(parser, "PIPELINE_DATASET")
     args = parser.parse_args(argv)
     return run(
-        "upload", lambda: upload_step(config.store_uri(args.store), args.artifacts, args.path)
+        "upload",
+        lambda: upload_step(
+            config.store_uri(args.store),
+            config.resolve(args, "PIPELINE_ARTIFACTS"),
+            config.resolve(args, "PIPELINE_DATASET"),
+        ),
     )
 
 

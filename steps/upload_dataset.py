@@ -46,15 +46,15 @@ def upload_dataset(store_uri: str, source: Path, *, if_missing: bool = False) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     config.add_flag(parser, config.STORE_ENV)
-    parser.add_argument("--source", type=Path, default=Path("datasets/default.csv"))
-    parser.add_argument(
-        "--if-missing", action="store_true", help="keep a dataset already in the store"
-    )
+    config.add_flag(parser, "DATASET_SOURCE")
+    config.add_flag(parser, "DATASET_IF_MISSING")
     args = parser.parse_args(argv)
     return run(
         "upload_dataset",
         lambda: upload_dataset(
-            config.store_uri(args.store), args.source, if_missing=args.if_missing
+            config.store_uri(args.store),
+            config.resolve(args, "DATASET_SOURCE"),
+            if_missing=config.resolve(args, "DATASET_IF_MISSING"),
         ),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +107,16 @@ RESOLUTION = [
     ("ALERT_MIN_ROC_AUC", [], {}, 0.80),  # the gate's floor
     ("ALERT_MAX_DROP", [], {}, 0.02),
     ("NOTIFY_RETRY_ATTEMPTS", [], {"NOTIFY_RETRY_ATTEMPTS": "2"}, 2),
+    # The working files: every path flag falls back to the environment the same way.
+    ("PIPELINE_DATASET", [], {}, Path("datasets/default.csv")),
+    ("PIPELINE_DATASET", [], {"PIPELINE_DATASET": "/data/x.csv"}, Path("/data/x.csv")),
+    ("PIPELINE_DATASET", ["--path", "a.csv"], {"PIPELINE_DATASET": "b.csv"}, Path("a.csv")),
+    ("PIPELINE_ARTIFACTS", [], {"PIPELINE_ARTIFACTS": "out"}, Path("out")),
+    ("PIPELINE_REPORTS", ["--reports", "r"], {"PIPELINE_REPORTS": "s"}, Path("r")),
+    ("DATASET_SOURCE", [], {"DATASET_SOURCE": "new.csv"}, Path("new.csv")),
+    ("DATASET_IF_MISSING", [], {"DATASET_IF_MISSING": "yes"}, True),
+    ("ROLLBACK_FORCE", ["--force"], {}, True),
+    ("ROLLBACK_FORCE", [], {}, False),
 ]
 
 
@@ -124,9 +135,47 @@ def test_a_setting_comes_from_its_flag_then_the_environment_then_the_default(
     assert config.resolve(parser.parse_args(args), name) == expected
 
 
+def test_a_step_keeps_its_own_spelling_of_a_shared_flag(monkeypatch) -> None:
+    import argparse
+
+    monkeypatch.setenv("PIPELINE_ARTIFACTS", "from-env")
+    parser = argparse.ArgumentParser()
+    config.add_flag(parser, "PIPELINE_ARTIFACTS", "--out")  # steps.train's older name
+    assert config.resolve(parser.parse_args(["--out", "o"]), "PIPELINE_ARTIFACTS") == Path("o")
+    assert config.resolve(parser.parse_args([]), "PIPELINE_ARTIFACTS") == Path("from-env")
+
+
+STEPS = ("download", "gate", "history", "report", "rollback", "train", "upload",
+         "upload_dataset", "validate")  # fmt: skip
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_step_flag_is_a_setting_with_an_environment_fallback(step, capsys) -> None:
+    import importlib
+    import re
+
+    module = importlib.import_module(f"steps.{step}")
+    with pytest.raises(SystemExit) as exited:
+        module.main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    usage, help_text = out.split("\n\n")[0], " ".join(out.split())
+    flags = set(re.findall(r"(--[a-z][a-z-]+)", usage))
+    assert flags, step
+    by_flag = {s.flag: s for s in config.SETTINGS.values() if s.flag}
+    for flag in flags - {"--out", "--dest"}:  # train's and download's older spellings
+        assert flag in by_flag, (step, flag)
+        assert f"env {by_flag[flag].env}" in help_text, (step, flag)
+
+
 @pytest.mark.parametrize(
     ("name", "raw", "message"),
     [
+        (
+            "VALIDATE_EXTRA_COLUMNS",
+            "fail",
+            "VALIDATE_EXTRA_COLUMNS='fail' is not one of warn, error",
+        ),
         ("GATE_MIN_ROC_AUC", "high", "GATE_MIN_ROC_AUC='high' is not a number"),
         ("TRAIN_SEED", "4.5", "TRAIN_SEED='4.5' is not a whole number"),
         ("VALIDATE_FAIL_ON_DRIFT", "maybe", "VALIDATE_FAIL_ON_DRIFT='maybe' is not true or false"),

@@ -207,6 +207,6 @@ def test_a_counts_unknown_code_is_answered_as_a_missing_value(model) -> None:
         for r in (unknown, missing, three)
     ]
     frame = pd.DataFrame([unknown, missing, three], dtype=float)
-    pipeline = model.predict_proba(frame)[:, 1]
+    pipeline = model.pipeline.predict_proba(frame)[:, 1]
     assert fast[0] == pytest.approx(fast[1], abs=1e-12) and fast[0] != pytest.approx(fast[2])
     assert np.allclose(fast, pipeline, rtol=0, atol=1e-12)

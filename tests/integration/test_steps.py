@@ -256,9 +256,15 @@ def test_validate_measures_drift_against_the_live_models_archived_dataset(
     assert drift["drifted"] == ["age"]
 
 
-@pytest.mark.parametrize("dataset", ["other.csv", "absent.csv"])
+@pytest.mark.parametrize(
+    ("dataset", "reason"),
+    [
+        ("other.csv", "is not the dataset run fixture-run trained on"),
+        ("absent.csv", "does not exist"),
+    ],
+)
 def test_the_gate_refuses_a_dataset_the_candidate_was_not_trained_on(
-    artifacts_copy, tmp_path, dataset
+    artifacts_copy, tmp_path, dataset, reason
 ) -> None:
     path = tmp_path / dataset
     if dataset == "other.csv":
@@ -267,6 +273,6 @@ def test_the_gate_refuses_a_dataset_the_candidate_was_not_trained_on(
     args = ["--artifacts", str(artifacts_copy), "--path", str(path), "--store", str(tmp_path / "s")]
     result = call_step("gate", *args, "--reports", str(tmp_path / "r"))
     assert result.returncode == 1
-    assert f"{path} is not the dataset run fixture-run trained on" in result.stderr
+    assert f"{path} {reason}" in result.stderr
     assert (artifacts_copy / "metrics.json").read_bytes() == before  # no verdict recorded
     assert not (tmp_path / "r").exists()
