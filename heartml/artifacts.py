@@ -23,6 +23,8 @@ LEGACY_MODEL_FORMAT = "heartml-model/2"
 ARTIFACTS_DIR = Path("artifacts")  # where steps.train writes and later steps read
 MODEL_FILE = "pipeline.joblib"
 METRICS_FILE = "metrics.json"
+# The held-out rows the candidate never trained on, as steps.train split them, for the gate.
+EVALUATION_FILE = "evaluation.npy"
 
 # What the steps report, for the run summary (steps.report) and for the archive (steps.gate).
 REPORTS_DIR = Path("reports")
@@ -97,10 +99,17 @@ def metrics_json(metrics: dict[str, Any]) -> bytes:
     return json.dumps(metrics, indent=2, sort_keys=True).encode() + b"\n"
 
 
-def save_artifacts(out_dir: str | Path, model_bytes: bytes, metrics: dict[str, Any]) -> Path:
-    """Write ``pipeline.joblib`` and ``metrics.json`` into ``out_dir``; return the folder."""
+def save_artifacts(
+    out_dir: str | Path,
+    model_bytes: bytes,
+    metrics: dict[str, Any],
+    evaluation: bytes | None = None,
+) -> Path:
+    """Write ``pipeline.joblib``, ``metrics.json`` (and the evaluation rows) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if evaluation is not None:
+        (out / EVALUATION_FILE).write_bytes(evaluation)
     (out / MODEL_FILE).write_bytes(model_bytes)
     (out / METRICS_FILE).write_bytes(metrics_json(metrics))
     return out
@@ -127,6 +136,19 @@ def write_report(reports_dir: str | Path, name: str, report: dict[str, Any]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
+
+
+def read_evaluation(out_dir: str | Path, metrics: dict[str, Any]) -> bytes:
+    """Return the evaluation rows ``steps.train`` wrote for the run ``metrics`` describes."""
+    path = Path(out_dir) / EVALUATION_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(f"no evaluation rows at {path}; run steps.train first") from None
+    expected = (metrics.get("evaluation") or {}).get("sha256")
+    if sha256_bytes(data) != expected:
+        raise IntegrityError(f"{path} is not the evaluation set of run {metrics.get('run_id')}")
+    return data
 
 
 def read_json(path: str | Path) -> dict[str, Any] | None:

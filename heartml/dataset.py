@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from heartml.errors import DatasetError
@@ -46,6 +47,29 @@ def read_dataset(source: str | Path | bytes, name: str = "dataset") -> pd.DataFr
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetError(f"dataset {where} is not a readable CSV: {reason}") from None
+
+
+def evaluation_bytes(x: pd.DataFrame, y: pd.Series) -> bytes:
+    """Serialise held-out rows as one .npy: the features in FEATURES order, then the class.
+
+    A plain float array, read back with ``allow_pickle=False``: loading it runs no code.
+    """
+    buffer = io.BytesIO()
+    rows = np.column_stack([x[list(FEATURES)].to_numpy(dtype=float), y.to_numpy(dtype=float)])
+    np.save(buffer, rows, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def read_evaluation(data: bytes, name: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Return the held-out features and classes (1 = heart disease) ``evaluation_bytes`` wrote."""
+    try:
+        rows = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        raise DatasetError(f"{name} is not an evaluation set: {exc}") from None
+    if rows.ndim != 2 or rows.shape[1] != len(FEATURES) + 1 or not len(rows):
+        raise DatasetError(f"{name} holds a {rows.shape} array, not evaluation rows")
+    x = pd.DataFrame(rows[:, :-1], columns=list(FEATURES))
+    return x, pd.Series(rows[:, -1].astype(int), name=LABEL)
 
 
 def missing_columns(frame: pd.DataFrame) -> list[str]:

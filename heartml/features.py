@@ -7,9 +7,10 @@ renamed, re-typed, re-ranged or re-interpreted in exactly one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 LABEL = "target"
 
@@ -139,10 +140,14 @@ class FeatureSpec:
 
     def is_valid(self, value: float) -> bool:
         """Tell whether one non-missing value is plausible for this column."""
-        return bool(self.valid(np.array([value], dtype=float))[0])
+        if self.codes is not None:
+            return float(value).is_integer() and int(value) in self.codes
+        return self.low <= value <= self.high
 
     def valid(self, values: np.ndarray) -> np.ndarray:
         """Tell, value by value, which non-missing values are plausible (one pass, no loop)."""
+        import numpy as np  # here: steps that only move files never import numpy
+
         if self.codes is not None:
             return np.isin(values, np.array(sorted(self.codes), dtype=float))
         return (values >= self.low) & (values <= self.high)

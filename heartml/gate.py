@@ -6,8 +6,10 @@ behavioural checks every deployable model must pass. With no live model, or one
 that cannot be loaded here, the floors and behaviour alone decide.
 
 Models are judged as classifiers whose class 1 is heart disease, the positive class
-of every score here: ``y`` comes from ``training.split`` and a published version is
-passed as a ``serving.LoadedModel``, which answers that way whatever its label coding.
+of every score here: ``y`` comes from ``training.split`` (through the evaluation rows
+``steps.train`` writes) and a published version is passed as a ``serving.LoadedModel``,
+which answers that way whatever its label coding. Scoring needs no scikit-learn
+(``heartml.scores``): a fast-path model is judged without importing it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heartml import artifacts, config, serving, training
-from heartml.dataset import read_bytes, read_dataset
-from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError
+from heartml import artifacts, config, scores, serving
+from heartml.dataset import read_evaluation
+from heartml.errors import ModelLoadError, ObjectNotFound
 from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES, class_1_is_disease
 from heartml.store import Store
 
@@ -202,7 +204,7 @@ def judge(
     params = params or GateParams()
     reasons: list[str] = []
     notes: list[str] = []
-    cand = {"run_id": candidate_run_id, **training.held_out_scores(candidate, val_x, val_y)}
+    cand = {"run_id": candidate_run_id, **scores.held_out_scores(candidate, val_x, val_y)}
 
     if cand["roc_auc"] < params.min_roc_auc:
         reasons.append(f"roc_auc {cand['roc_auc']:.4f} < floor {params.min_roc_auc}")
@@ -211,7 +213,7 @@ def judge(
 
     champ = None
     if champion is not None:
-        champ = {"run_id": champion_run_id, **training.held_out_scores(champion, val_x, val_y)}
+        champ = {"run_id": champion_run_id, **scores.held_out_scores(champion, val_x, val_y)}
         for metric, tolerance in (
             ("roc_auc", params.max_roc_auc_drop),
             ("val_acc", params.max_accuracy_drop),
@@ -261,19 +263,19 @@ def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]
 
 def evaluate(
     candidate: serving.LoadedModel,
-    frame: pd.DataFrame,
-    metrics: dict[str, Any],
+    val_x: pd.DataFrame,
+    val_y: pd.Series,
+    candidate_run_id: str,
     store: Store,
     params: GateParams | None = None,
 ) -> Verdict:
-    """Judge a trained candidate against the store's live model on the candidate's split."""
-    _, val_x, _, val_y = training.split(frame, training.TrainParams(**metrics["params"]))
+    """Judge a trained candidate against the store's live model on the candidate's held-out rows."""
     champion, problem = load_champion(store)
     verdict = judge(
         candidate,
         val_x,
         val_y,
-        candidate_run_id=metrics["run_id"],
+        candidate_run_id=candidate_run_id,
         champion=champion,
         champion_run_id=champion.run_id if champion is not None else None,
         champion_problem=problem,
@@ -289,23 +291,23 @@ def evaluate(
 
 def judge_trained(
     artifacts_dir: Path,
-    dataset_path: Path,
     store: Store,
     params: GateParams | None = None,
     validation_report: dict[str, Any] | None = None,
 ) -> tuple[Verdict, bytes, dict[str, Any]]:
     """Judge the candidate ``steps.train`` left in ``artifacts_dir`` against the live model.
 
-    Returns the verdict, the model bytes, and the metrics with the verdict (and a
-    summary of the data checks, so history shows what the data was like) added, for
-    the step to write back: they are archived with the version.
+    It is scored on the held-out rows training wrote beside it (checked against the
+    sha256 in its metrics), so the dataset is neither parsed nor split again. Returns
+    the verdict, the model bytes, and the metrics with the verdict (and a summary of
+    the data checks, so history shows what the data was like) added, for the step to
+    write back: they are archived with the version.
     """
     model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
     candidate = serving.model_from_bytes(model_bytes, str(artifacts_dir / artifacts.MODEL_FILE))
-    raw = read_bytes(dataset_path)  # read once: hashed, then parsed
-    if artifacts.sha256_bytes(raw) != metrics["dataset"]["sha256"]:
-        raise PipelineError(f"{dataset_path} is not the dataset run {metrics['run_id']} trained on")
-    verdict = evaluate(candidate, read_dataset(raw, str(dataset_path)), metrics, store, params)
+    evaluation = artifacts.read_evaluation(artifacts_dir, metrics)
+    val_x, val_y = read_evaluation(evaluation, str(artifacts_dir / artifacts.EVALUATION_FILE))
+    verdict = evaluate(candidate, val_x, val_y, metrics["run_id"], store, params)
     metrics = {**metrics, "gate": verdict.to_dict()}
     if validation_report is not None:
         metrics["data_checks"] = data_checks_summary(validation_report)

@@ -21,14 +21,13 @@ import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from heartml import config, linear
+from heartml import config, linear, scores
 from heartml.artifacts import MODEL_FORMAT, ModelFile, sha256_bytes
-from heartml.dataset import check_trainable, read_dataset
+from heartml.dataset import check_trainable, evaluation_bytes, read_dataset
 from heartml.errors import DatasetError
 from heartml.features import (
     CATEGORICAL_FEATURES,
@@ -91,6 +90,8 @@ class TrainResult:
     scores: dict[str, float]
     validation_index: list[int]
     train_x: pd.DataFrame
+    val_x: pd.DataFrame
+    val_y: pd.Series
 
 
 def build_pipeline(params: TrainParams) -> Pipeline:
@@ -169,38 +170,21 @@ def train(frame: pd.DataFrame, params: TrainParams | None = None) -> TrainResult
     pipeline = build_pipeline(params).fit(train_x, train_y)
     elapsed = time.perf_counter() - started
 
-    scores = {
+    recorded = {
         "elapsed": elapsed,
-        "acc": accuracy(pipeline, train_x, train_y),
-        **held_out_scores(pipeline, val_x, val_y),
+        "acc": scores.accuracy(train_y, pipeline.predict_proba(train_x)[:, 1]),
+        **scores.held_out_scores(pipeline, val_x, val_y),
         "n_train": len(train_x),
         "n_val": len(val_x),
     }
     return TrainResult(
         pipeline=pipeline,
-        scores=scores,
+        scores=recorded,
         validation_index=[int(i) for i in val_x.index],
         train_x=train_x,
+        val_x=val_x,
+        val_y=val_y,
     )
-
-
-def accuracy(model: Any, x: pd.DataFrame, y: pd.Series) -> float:
-    """Share of rows whose diagnosis is right: P(heart disease) > 0.5, as the API answers."""
-    return _accuracy(y, model.predict_proba(x)[:, 1])
-
-
-def _accuracy(y: pd.Series, p_disease: np.ndarray) -> float:
-    return float(accuracy_score(y, (p_disease > 0.5).astype(int)))
-
-
-def held_out_scores(model: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    """Return ``val_acc`` and ``roc_auc`` of ``model`` on held-out rows (1 = heart disease).
-
-    The one definition of the scores: training records them, the gate compares them,
-    and history, alerts, the report and the API's GET show them under these names.
-    """
-    p_disease = model.predict_proba(x)[:, 1]
-    return {"val_acc": _accuracy(y, p_disease), "roc_auc": float(roc_auc_score(y, p_disease))}
 
 
 def runtime_versions() -> dict[str, str]:
@@ -318,18 +302,19 @@ def build_artifacts(
 
 def train_version(
     raw: bytes, name: str, *, run_id: str, git_commit: str | None, params: TrainParams
-) -> tuple[bytes, dict[str, Any]]:
-    """Train a version on a dataset file's bytes: the model file and its metrics record.
+) -> tuple[bytes, dict[str, Any], bytes]:
+    """Train a version on a dataset file's bytes: model file, metrics, evaluation rows.
 
     The bytes are hashed (the version's lineage) and parsed from the same copy, so
-    what was hashed is what was trained on.
+    what was hashed is what was trained on. The held-out rows go to the gate as they
+    are, so it never parses or splits the dataset again.
     """
     digest = sha256_bytes(raw)
     frame = read_dataset(raw, name)
     rows = len(frame)
     result = train(frame, params)
     del frame
-    return build_artifacts(
+    model_bytes, metrics = build_artifacts(
         result,
         run_id=run_id,
         dataset_sha256=digest,
@@ -337,3 +322,6 @@ def train_version(
         git_commit=git_commit,
         params=params,
     )
+    evaluation = evaluation_bytes(result.val_x, result.val_y)
+    metrics["evaluation"] = {"sha256": sha256_bytes(evaluation), "rows": len(result.val_x)}
+    return model_bytes, metrics, evaluation

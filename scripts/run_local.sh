@@ -18,7 +18,7 @@ if ! "$PYTHON" -m steps.validate --path datasets/default.csv; then
   exit 1
 fi
 "$PYTHON" -m steps.train --path=datasets/default.csv --out artifacts
-if ! "$PYTHON" -m steps.gate --artifacts artifacts --path datasets/default.csv; then
+if ! "$PYTHON" -m steps.gate --artifacts artifacts; then
   "$PYTHON" -m steps.upload --artifacts artifacts --path datasets/default.csv # archived, not live
   "$PYTHON" -m steps.report
   echo "== stopped: the gate held the candidate back (reports/summary.md); the live model stays" >&2

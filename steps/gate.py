@@ -19,7 +19,7 @@ log = logging.getLogger("steps.gate")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("PIPELINE_ARTIFACTS", "PIPELINE_DATASET", config.STORE_ENV, "PIPELINE_REPORTS"):
+    for name in ("PIPELINE_ARTIFACTS", config.STORE_ENV, "PIPELINE_REPORTS"):
         config.add_flag(parser, name)
     for env in gate.GATE_SETTINGS.values():
         config.add_flag(parser, env)
@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
         out, reports = (config.resolve(args, n) for n in ("PIPELINE_ARTIFACTS", "PIPELINE_REPORTS"))
         verdict, model_bytes, metrics = gate.judge_trained(
             out,
-            config.resolve(args, "PIPELINE_DATASET"),
             open_store(config.store_uri(args.store), timeout=config.store_timeout()),
             gate.GateParams.from_settings(args),
             artifacts.read_json(reports / artifacts.VALIDATION_REPORT),

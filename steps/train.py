@@ -28,14 +28,14 @@ def main(argv: list[str] | None = None) -> int:
             config.resolve(args, "PIPELINE_DATASET"),
             config.resolve(args, "PIPELINE_ARTIFACTS"),
         )
-        model_bytes, metrics = training.train_version(
+        model_bytes, metrics, evaluation = training.train_version(
             dataset.read_bytes(path),
             str(path),
             run_id=config.run_id(args.run_id),
             git_commit=config.git_commit(),
             params=training.TrainParams.from_settings(args),
         )
-        artifacts.save_artifacts(out, model_bytes, metrics)
+        artifacts.save_artifacts(out, model_bytes, metrics, evaluation)
         log.info(
             "run %s: acc %.3f, val_acc %.3f, roc_auc %.3f on %d rows -> %s",
             metrics["run_id"],

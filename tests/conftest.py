@@ -59,7 +59,7 @@ def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("artifacts")
     empty_store = tmp_path_factory.mktemp("empty-store")
     assert train.main(["--path", str(DATASET), "--out", str(out), "--run-id", "fixture-run"]) == 0
-    gate_args = ["--artifacts", str(out), "--path", str(DATASET), "--store", str(empty_store)]
+    gate_args = ["--artifacts", str(out), "--store", str(empty_store)]
     assert gate.main([*gate_args, "--reports", str(out / "reports")]) == 0
     return out
 

@@ -201,10 +201,10 @@ def test_a_step_reads_its_thresholds_from_the_environment(
 ) -> None:
     import shutil
 
-    from tests.helpers import DATASET, call_step
+    from tests.helpers import call_step
 
     work = shutil.copytree(trained_artifacts, tmp_path / "a")
-    args = ["--artifacts", str(work), "--path", str(DATASET), "--store", str(tmp_path / "s")]
+    args = ["--artifacts", str(work), "--store", str(tmp_path / "s")]
     result = call_step("gate", *args, "--reports", str(tmp_path / "r"), GATE_MIN_ROC_AUC="0.99")
     assert result.returncode == 1
     assert "roc_auc 0.9167 < floor 0.99" in result.stderr

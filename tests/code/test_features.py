@@ -75,3 +75,12 @@ def test_a_recorded_coding_says_which_way_class_1_points(coding, expected) -> No
 )
 def test_each_versions_metrics_say_how_its_answers_are_read(metrics, note) -> None:
     assert label_note(label_coding_of(metrics)) == note
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_the_vectorised_check_agrees_with_the_one_value_check(name) -> None:
+    import numpy as np
+
+    spec = SPECS[name]
+    values = np.array([-1e6, -5.5, -1, 0, 0.5, 1, 1.5, 2, 3, 4, 5, 40, 63, 120, 121, 250, 800, 1e6])
+    assert spec.valid(values).tolist() == [spec.is_valid(v) for v in values]

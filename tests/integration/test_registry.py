@@ -20,7 +20,7 @@ def _version(tmp_path: Path, store_uri: str, run_id: str, *, seed: int = 42, **g
     args = ["--path", str(DATASET), "--out", str(out), "--run-id", run_id, "--seed", str(seed)]
     assert call_step("train", *args).returncode == 0
     call_step(
-        "gate", "--artifacts", str(out), "--path", str(DATASET), "--reports", str(out / "r"),
+        "gate", "--artifacts", str(out), "--reports", str(out / "r"),
         PIPELINE_STORE=store_uri, **gate_env,
     )  # fmt: skip
     return out

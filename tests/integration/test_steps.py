@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from heartml import registry
@@ -34,7 +35,7 @@ def _publish_once(store_uri: str, work: Path, run_id: str) -> dict:
         ("download", "--dest", data),
         ("validate", "--path", data, "--reports", str(work / "reports")),
         ("train", "--path", data, "--out", out, "--run-id", run_id),
-        ("gate", "--artifacts", out, "--path", data, "--reports", str(work / "reports")),
+        ("gate", "--artifacts", out, "--reports", str(work / "reports")),
         ("upload", "--artifacts", out, "--path", data),
     ]
     for name, *args in steps:
@@ -86,7 +87,7 @@ def test_an_archived_version_is_never_overwritten(store_uri: str, tmp_path: Path
     work = tmp_path / "b"
     retrain = ("--path", str(DATASET), "--out", str(work), "--run-id", "same-id", "--seed", "7")
     assert call_step("train", *retrain).returncode == 0
-    call_step("gate", "--artifacts", str(work), "--path", str(DATASET), PIPELINE_STORE=store_uri)
+    call_step("gate", "--artifacts", str(work), PIPELINE_STORE=store_uri)
     assert (work / "pipeline.joblib").read_bytes() != archived
     assert "gate" in json.loads((work / "metrics.json").read_text())
     result = call_step("upload", "--artifacts", str(work), PIPELINE_STORE=store_uri)
@@ -216,7 +217,7 @@ def test_the_gate_compares_with_a_pre_fix_live_version_as_p_disease(
 ) -> None:
     legacy_bytes, _ = legacy_model(read_dataset(DATASET))
     open_store(store_uri).write_bytes(registry.LATEST_MODEL_KEY, legacy_bytes)
-    args = ["--artifacts", str(artifacts_copy), "--path", str(DATASET)]
+    args = ["--artifacts", str(artifacts_copy)]
     result = call_step(
         "gate", *args, "--reports", str(artifacts_copy / "reports"), PIPELINE_STORE=store_uri
     )
@@ -257,22 +258,26 @@ def test_validate_measures_drift_against_the_live_models_archived_dataset(
 
 
 @pytest.mark.parametrize(
-    ("dataset", "reason"),
+    ("change", "reason"),
     [
-        ("other.csv", "is not the dataset run fixture-run trained on"),
-        ("absent.csv", "does not exist"),
+        ("tampered", "evaluation.npy is not the evaluation set of run fixture-run"),
+        ("absent", "no evaluation rows at"),
     ],
 )
-def test_the_gate_refuses_a_dataset_the_candidate_was_not_trained_on(
-    artifacts_copy, tmp_path, dataset, reason
+def test_the_gate_refuses_rows_that_are_not_the_candidates_held_out_rows(
+    artifacts_copy, tmp_path, change, reason
 ) -> None:
-    path = tmp_path / dataset
-    if dataset == "other.csv":
-        path.write_bytes(DATASET.read_bytes().replace(b"\r\n63,1,3,145", b"\r\n64,1,3,145", 1))
+    evaluation = artifacts_copy / "evaluation.npy"
+    if change == "tampered":  # one label turned round: the scores would no longer be honest
+        rows = np.load(evaluation, allow_pickle=False)
+        rows[0, -1] = 1 - rows[0, -1]
+        np.save(evaluation, rows, allow_pickle=False)
+    else:
+        evaluation.unlink()
     before = (artifacts_copy / "metrics.json").read_bytes()
-    args = ["--artifacts", str(artifacts_copy), "--path", str(path), "--store", str(tmp_path / "s")]
+    args = ["--artifacts", str(artifacts_copy), "--store", str(tmp_path / "s")]
     result = call_step("gate", *args, "--reports", str(tmp_path / "r"))
     assert result.returncode == 1
-    assert f"{path} {reason}" in result.stderr
+    assert reason in result.stderr
     assert (artifacts_copy / "metrics.json").read_bytes() == before  # no verdict recorded
     assert not (tmp_path / "r").exists()
