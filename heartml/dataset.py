@@ -9,7 +9,9 @@ the offending values back instead of coercing them away.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,23 @@ ENCODING = "utf-8-sig"
 DTYPES = dict.fromkeys(DATASET_COLUMNS, "float64")
 
 
+def read_dataset(source: str | Path | bytes, name: str = "dataset") -> pd.DataFrame:
+    """Read a dataset CSV from a path or bytes; raise DatasetError only if it is no table.
+
+    A path is handed to pandas as a path: its C reader then parses about twice as fast,
+    with one copy fewer in memory, as from the same bytes in a buffer. (It leaves more
+    of the C heap behind, though, so training, whose fit is the loop's memory peak,
+    parses its bytes instead.)
+    """
+    if isinstance(source, bytes):
+        if not source.strip():
+            raise DatasetError(f"dataset {name} is empty")
+        return _parse(lambda: io.BytesIO(source), name)
+    return _parse(lambda: str(source), str(source))
+
+
 def read_bytes(path: str | Path) -> bytes:
-    """Return a dataset file's bytes (read once: hashed and parsed from the same copy)."""
+    """Return a dataset file's bytes, for a caller that hashes what it parses."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -31,20 +48,19 @@ def read_bytes(path: str | Path) -> bytes:
         raise DatasetError(f"cannot read dataset {path}: {exc.strerror or exc}") from None
 
 
-def read_dataset(source: str | Path | bytes, name: str = "dataset") -> pd.DataFrame:
-    """Read a dataset CSV from a path or bytes; raise DatasetError only if it is no table."""
-    if isinstance(source, bytes):
-        raw, where = source, name
-    else:
-        raw, where = read_bytes(source), str(source)
-    if not raw.strip():
-        raise DatasetError(f"dataset {where} is empty")
+def _parse(source: Callable[[], Any], where: str) -> pd.DataFrame:
     try:
         try:  # the common case, and the fastest parse: every known column is a number
-            return pd.read_csv(io.BytesIO(raw), encoding=ENCODING, dtype=DTYPES)
+            return pd.read_csv(source(), encoding=ENCODING, dtype=DTYPES)
         except ValueError:  # text somewhere: read as found, so validation can quote it
-            return pd.read_csv(io.BytesIO(raw), encoding=ENCODING)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            return pd.read_csv(source(), encoding=ENCODING)
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"dataset {where} is empty") from None
+    except FileNotFoundError:
+        raise DatasetError(f"dataset {where} does not exist") from None
+    except OSError as exc:  # a folder, no permission
+        raise DatasetError(f"cannot read dataset {where}: {exc.strerror or exc}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetError(f"dataset {where} is not a readable CSV: {reason}") from None
 

@@ -11,7 +11,9 @@ Function installs too) stays free of pandera and its pydantic stack.
 from __future__ import annotations
 
 import csv
+import importlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,18 +133,30 @@ def validate_file(path: Path, store_uri: str, params: ValidationParams) -> Valid
     The store only supplies the drift reference: when it cannot be read, drift is
     reported as not measured and the checks still decide.
     """
-    frame = read_dataset(path)
-    reference = None
-    try:
-        from heartml.store import open_store
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The statistics library's import (a second or more on a small runner) runs beside
+        # the parse, which releases the GIL; the reference is read first and cut to its
+        # sample, so the two datasets are never in memory whole at once.
+        pool.submit(importlib.import_module, "scipy.stats")
+        reference = _drift_reference(store_uri, params.drift_sample_rows)
+        frame = read_dataset(path)
+    return validate(frame, params, reference)
 
+
+def _drift_reference(store_uri: str, rows: int) -> pd.DataFrame | None:
+    """The rows of the live model's training data the drift tests compare (None: none)."""
+    from heartml.store import open_store
+
+    try:
         store = open_store(store_uri, timeout=config.store_timeout())
         live_data = registry.live_training_dataset(store)
-        if live_data is not None:
-            reference = read_dataset(live_data, "the live model's dataset")
+        if live_data is None:
+            return None
+        reference = _sample(read_dataset(live_data, "the live model's dataset"), rows)
     except PipelineError as exc:
         log.warning("drift not measured: %s", exc)
-    return validate(frame, params, reference)
+        return None
+    return reference
 
 
 def validate(
@@ -193,11 +207,11 @@ def validate(
         warnings.append(Finding("duplicates", None, f"{report.duplicates} duplicate row(s)"))
 
     if reference is not None and not missing:
-        ref_numeric = _numeric_columns(
-            _sample(reference, params.drift_sample_rows), list(FEATURES), []
-        )
-        current = _sample(pd.DataFrame({f: numeric[f] for f in FEATURES}), params.drift_sample_rows)
-        report.drift = drift(ref_numeric, dict(current.items()), params.drift_p_value)
+        rows = params.drift_sample_rows
+        ref_numeric = _numeric_columns(_sample(reference, rows), list(FEATURES), [])
+        picked = _sample_positions(len(frame), rows)
+        current = {f: numeric[f].iloc[picked] for f in FEATURES}
+        report.drift = drift(ref_numeric, current, params.drift_p_value)
         if params.fail_on_drift and report.drift["drifted"]:
             names = ", ".join(report.drift["drifted"])
             errors.append(Finding("drift", None, f"feature(s) drifted: {names}"))
@@ -214,10 +228,15 @@ def _count_duplicates(frame: pd.DataFrame) -> int:
 
 def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
     """Return at most ``rows`` rows of ``frame``, the same ones on every run."""
-    if len(frame) <= rows:
-        return frame
-    picked = np.random.default_rng(DRIFT_SAMPLE_SEED).choice(len(frame), rows, replace=False)
-    return frame.iloc[np.sort(picked)]
+    return frame.iloc[_sample_positions(len(frame), rows)]
+
+
+def _sample_positions(length: int, rows: int) -> np.ndarray:
+    """At most ``rows`` of ``length`` positions, in order, drawn with a fixed seed."""
+    if length <= rows:
+        return np.arange(length)
+    picked = np.random.default_rng(DRIFT_SAMPLE_SEED).choice(length, rows, replace=False)
+    return np.sort(picked)
 
 
 def _inverted_label(numeric: dict[str, pd.Series], labels: pd.Series) -> Finding | None:

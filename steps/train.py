@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from heartml import artifacts, config, dataset, training
+from heartml import artifacts, config, training
 from steps._cli import run
 
 log = logging.getLogger("steps.train")
@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             config.resolve(args, "PIPELINE_ARTIFACTS"),
         )
         model_bytes, metrics, evaluation = training.train_version(
-            dataset.read_bytes(path),
-            str(path),
+            path,
             run_id=config.run_id(args.run_id),
             git_commit=config.git_commit(),
             params=training.TrainParams.from_settings(args),

@@ -107,3 +107,17 @@ def test_two_runs_of_the_step_on_the_same_data_record_the_same_scores(tmp_path) 
     for volatile in ("elapsed", "timestamp", "model_sha256"):
         first.pop(volatile), second.pop(volatile)
     assert first == second
+
+
+@pytest.mark.parametrize("onehot", ["as built", "sparse float64, scikit-learn's default"])
+def test_fit_is_the_pipelines_own_fit(frame, onehot) -> None:
+    params = training.TrainParams()
+    train_x, val_x, train_y, val_y = training.split(frame, params)
+    ours = training.fit(train_x, val_x, train_y, val_y, params).pipeline
+    theirs = training.build_pipeline(params)
+    if onehot != "as built":
+        encoder = {"sparse_output": True, "dtype": np.float64}
+        theirs.set_params(**{f"preprocessor__cat__onehot__{k}": v for k, v in encoder.items()})
+    theirs.fit(train_x, train_y)
+    assert np.array_equal(ours[-1].coef_, theirs[-1].coef_)
+    assert np.array_equal(ours.predict_proba(val_x), theirs.predict_proba(val_x))
