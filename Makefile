@@ -39,8 +39,10 @@ lint-workflows: setup
 	elif [ "$$CI" = "true" ]; then echo "shellcheck is required in CI" >&2; exit 1; \
 	else echo "shellcheck not installed: skipped"; fi
 
+# The loop at 303 and 1M rows (10M: add ,10000000 to --rows; it takes several minutes).
 bench: setup
-	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_pipeline.py --rows 303,1000000
+	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_dashboard.py
 

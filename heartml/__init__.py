@@ -4,13 +4,15 @@ Definitions, used on every side:
 
 - ``features``: the feature set, each feature's role and valid values, the label's meaning.
 - ``errors``: the exception family.
-- ``config``: infrastructure settings (store, run id, timeouts) from flags and environment.
+- ``config``: every setting (store, paths, thresholds, run id, timeouts) from flag, environment
+  or default.
 
 Training side (the workflow's steps):
 
 - ``dataset``: the one reader of the dataset CSV.
 - ``validation``: data checks and drift, before anything is trained.
-- ``training``: the model, its split and its scores.
+- ``training``: the model, its split, and a version's files (model, metrics, held-out rows).
+- ``scores``: the one definition of accuracy and ROC AUC (numpy only).
 - ``linear``: the fast path's parameters, exported from a fitted pipeline and checked.
 - ``gate``: whether a candidate may replace the live model.
 - ``artifacts``: the files a training run writes, the model file's format, integrity checks.
