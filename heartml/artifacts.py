@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from heartml.errors import IntegrityError, ModelLoadError, PipelineError
-from heartml.features import LEGACY_LABEL_CODING
 
 # The pipeline is an inner pickle beside plain linear parameters, so a server can load the
 # file without importing scikit-learn (see heartml/linear.py). Version 3 adds the label
@@ -33,8 +31,7 @@ GATE_REPORT = "gate.json"
 SUMMARY_REPORT = "summary.md"
 
 
-@dataclass(frozen=True)
-class ModelFile:
+class ModelFile(NamedTuple):
     """What a model file holds; the one place its keys are spelled.
 
     ``pipeline`` is the pickled scikit-learn pipeline, kept as bytes so a reader can
@@ -77,6 +74,9 @@ class ModelFile:
     def label_coding(self) -> Any:
         """The recorded label coding; files of the legacy format predate it (see features)."""
         if self.format == LEGACY_MODEL_FORMAT:
+            # Imported here: the steps that only move files never load the feature set.
+            from heartml.features import LEGACY_LABEL_CODING
+
             return LEGACY_LABEL_CODING
         return self.metadata.get("label_coding")
 

@@ -14,16 +14,14 @@ import os
 import re
 import secrets
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from heartml.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One environment variable: its type, default, meaning and the flag that overrides it."""
 
     env: str
