@@ -1,0 +1,114 @@
+"""The function's source upload is an allowlist, checked with gcloud's own file lister.
+
+``gcloud functions deploy --source=.`` uploads what ``.gcloudignore`` lets through. The
+checkout on a runner holds far more than the function needs, among it the credentials
+file google-github-actions/auth writes into the workspace; none of that may ship.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heartml import registry
+from heartml.store import open_store
+from tests.helpers import DATASET, REPO, SAMPLE_RECORD
+
+GCLOUD = shutil.which("gcloud")
+pytestmark = pytest.mark.skipif(GCLOUD is None, reason="the Google Cloud CLI is not installed")
+
+# What a runner's workspace holds beside the tracked files by the time the deploy runs.
+PLANTED = {
+    "gha-creds-0123456789abcdef.json": '{"type": "external_account"}',
+    ".venv/bin/python": "",
+    ".venv/lib/python3.11/site-packages/x.py": "",
+    "heartml/__pycache__/serving.cpython-311.pyc": "",
+    ".hypothesis/examples/a/b": "",
+    ".schemathesis/cache": "",
+    ".pytest_cache/v/cache/lastfailed": "{}",
+    "artifacts/pipeline.joblib": "",
+    "local-store/models/latest.joblib": "",
+    "reports/summary.md": "",
+    "notes.txt": "",
+}
+
+
+def _tracked_tree(into: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, (f.decode() for f in files)):
+        if (REPO / name).is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, into / name)
+
+
+def _listed_for_upload(tree: Path, config: Path) -> set[str]:
+    env = {**os.environ, "CLOUDSDK_CONFIG": str(config)}
+    for prop in ("core/disable_usage_reporting", "component_manager/disable_update_check"):
+        subprocess.run(
+            [GCLOUD, "config", "set", prop, "true", "--quiet"], env=env, capture_output=True
+        )
+    out = subprocess.run(
+        [GCLOUD, "meta", "list-files-for-upload", str(tree)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {Path(line).as_posix() for line in out.stdout.split()}
+
+
+def test_only_the_function_and_its_package_are_uploaded(tmp_path) -> None:
+    tree = tmp_path / "checkout"
+    _tracked_tree(tree)
+    for name, content in PLANTED.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text(content)
+
+    listed = _listed_for_upload(tree, tmp_path / "gcloud-config")
+
+    package = {p.relative_to(tree).as_posix() for p in (tree / "heartml").iterdir() if p.is_file()}
+    package -= {"heartml/__pycache__"}
+    assert listed == {"main.py", "requirements.txt", *package}
+    assert not any(name.startswith("gha-creds") for name in listed)
+
+
+def test_the_function_answers_from_a_folder_holding_only_the_uploaded_files(
+    tmp_path, trained_artifacts
+) -> None:
+    tree = tmp_path / "checkout"
+    _tracked_tree(tree)
+    clean = tmp_path / "uploaded"
+    for name in _listed_for_upload(tree, tmp_path / "gcloud-config"):
+        (clean / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tree / name, clean / name)
+    store_dir = tmp_path / "store"
+    model = (trained_artifacts / "pipeline.joblib").read_bytes()
+    metrics = json.loads((trained_artifacts / "metrics.json").read_text())
+    registry.publish(open_store(store_dir), model, metrics, DATASET.read_bytes())
+
+    code = (
+        "import functions_framework, json, sys\n"
+        "app = functions_framework.create_app(target='predict_handler', source='main.py')\n"
+        "answer = app.test_client().post('/', json=json.loads(sys.argv[1]))\n"
+        "print(answer.status_code, json.dumps(answer.get_json()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "FUNCTION_TARGET"}}
+    env["PIPELINE_STORE"] = str(store_dir)
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(SAMPLE_RECORD)],
+        cwd=clean,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    status, body = result.stdout.splitlines()[-1].split(" ", 1)  # after the function's logs
+    assert status == "200", result.stderr
+    assert json.loads(body)["run_id"] == metrics["run_id"]
