@@ -389,3 +389,15 @@ def test_the_event_functions_are_deployed_on_the_buckets_finalize_events(recordi
         assert "--trigger-event-filters=bucket=bucket" in args
         assert f"--set-secrets={secret}" in args
         assert "--gen2" in args and "--retry" in args
+
+
+def test_the_workflow_installs_the_gcloud_version_the_deploy_is_tested_with(tmp_path) -> None:
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["train-and-deploy"]["steps"]
+    setup = [s for s in steps if s.get("uses", "").startswith("google-github-actions/setup-gcloud")]
+    assert len(setup) == 1
+    pinned = setup[0].get("with", {}).get("version", "")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned), pinned  # not "latest", not a range
+    if shutil.which("gcloud"):  # the CLI the tests here run is the one the workflow installs
+        env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path)}
+        out = subprocess.run(["gcloud", "--version"], capture_output=True, text=True, env=env)
+        assert f"Google Cloud SDK {pinned}" in out.stdout
