@@ -33,6 +33,7 @@ from heartml.features import (
     SPECS,
     has_disease,
 )
+from heartml.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,6 @@ def validate_file(path: Path, store_uri: str, params: ValidationParams) -> Valid
 
 def _drift_reference(store_uri: str, rows: int) -> pd.DataFrame | None:
     """The rows of the live model's training data the drift tests compare (None: none)."""
-    from heartml.store import open_store
-
     try:
         store = open_store(store_uri, timeout=config.store_timeout())
         live_data = registry.live_training_dataset(store)
