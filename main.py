@@ -4,10 +4,14 @@ Entry points: ``predict_handler`` (HTTP), ``on_dataset_uploaded`` and
 ``on_metrics_uploaded`` (CloudEvents from Cloud Storage; see heartml/events.py).
 
 The model is loaded once per instance, at cold start, from the store named by
-``$PIPELINE_STORE`` (``models/latest.joblib``), or from ``artifacts/pipeline.joblib``
-when no store is set. If it cannot be loaded the instance stays up, reports it on
-GET and answers 503 with the reason, rather than crash-looping or serving something
-unchecked. See openapi.yaml for the contract.
+``$PIPELINE_STORE``, or from ``artifacts/`` when no store is set. Two ideas are kept
+apart: the *promoted* version (the store's record, ``models/latest.json``, which a
+rollback changes at once) and the *served* one (the deployed revision's pin,
+``SERVED_RUN_ID`` and ``SERVED_MODEL_SHA256``, which only a deploy changes). An
+instance serves ``models/latest.joblib`` only if its sha256 is the pinned one, and
+otherwise the pinned archived version (heartml.serving). GET shows both. If no model
+can be loaded the instance stays up, reports it on GET and answers 503 with the
+reason, rather than crash-looping or serving something unchecked. See openapi.yaml.
 """
 
 from __future__ import annotations
@@ -22,27 +26,32 @@ import flask
 import functions_framework
 
 from heartml import artifacts, config, events, logs, registry, serving
-from heartml.errors import PipelineError, RequestError
+from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError, RequestError
 from heartml.store import open_store
 
 logs.configure()
 log = logging.getLogger("main")
 
-LOCAL_MODEL_PATH = artifacts.ARTIFACTS_DIR / artifacts.MODEL_FILE
 ALLOWED_METHODS = "GET, HEAD, POST"
+# GET reads the store's record of the promoted version; a health check must not hang on it.
+PROMOTED_READ_TIMEOUT_SECONDS = 5.0
 
 
-def _load_live_model() -> tuple[serving.LoadedModel | None, str | None]:
+def _load_served_model() -> tuple[serving.LoadedModel | None, str | None]:
     uri = os.environ.get(config.STORE_ENV)
     try:
+        pin = serving.Pin.from_environment(os.environ)
         if uri:
             store = open_store(uri, timeout=config.store_timeout())
-            model = serving.load_model(store)
+            try:
+                model = serving.load_from_store(store, pin)
+            except ObjectNotFound:
+                raise ModelLoadError(f"no model has been promoted in {store.uri} yet") from None
             model.metrics = _metrics(lambda: registry.read_metrics(store, model.run_id))
         else:
-            model = serving.load_model(LOCAL_MODEL_PATH)
+            model = serving.load_trained(artifacts.ARTIFACTS_DIR)
             model.metrics = _metrics(
-                lambda: json.loads(LOCAL_MODEL_PATH.with_name(artifacts.METRICS_FILE).read_text())
+                lambda: json.loads((artifacts.ARTIFACTS_DIR / artifacts.METRICS_FILE).read_text())
             )
         return model, None
     except PipelineError as exc:
@@ -62,23 +71,50 @@ def _metrics(read: Any) -> dict[str, Any] | None:
 # Cloud Functions names the entry point in FUNCTION_TARGET; the event consumers,
 # deployed from this same source, have no use for the model.
 if os.environ.get("FUNCTION_TARGET", "predict_handler") == "predict_handler":
-    MODEL, MODEL_ERROR = _load_live_model()
+    MODEL, MODEL_ERROR = _load_served_model()
 else:
     MODEL, MODEL_ERROR = None, "this instance serves events, not predictions"
+PINNED = bool(os.environ.get(serving.SERVED_RUN_ID_ENV))
 
 
 def _error(field: str, message: str, status: int) -> tuple[dict[str, Any], int]:
     return {"error": {"field": field, "message": message}}, status
 
 
+def _promoted() -> dict[str, Any] | None:
+    """The store's record of the promoted version, read now (a rollback changes it at once)."""
+    uri = os.environ.get(config.STORE_ENV)
+    if not uri:
+        return None
+    try:
+        pointer = registry.live_pointer(open_store(uri, timeout=PROMOTED_READ_TIMEOUT_SECONDS))
+    except PipelineError as exc:
+        log.warning("the promoted version could not be read: %s", exc)
+        return None
+    if not isinstance(pointer, dict):
+        return None
+    record = {k: pointer.get(k) for k in ("run_id", "model_sha256", "promoted_at", "reason")}
+    if not all(isinstance(v, str | None) for v in record.values()):
+        return None
+    return {**record, "is_served": MODEL is not None and record["model_sha256"] == MODEL.sha256}
+
+
 def _health() -> tuple[dict[str, Any], int]:
     if MODEL is None:
-        return {"status": "unavailable", "error": {"field": "model", "message": MODEL_ERROR}}, 503
+        return {
+            "status": "unavailable",
+            "error": {"field": "model", "message": MODEL_ERROR},
+            "promoted": _promoted(),
+        }, 503
     metrics = MODEL.metrics or {}
     return {
         "status": "ok",
         "model": {
             **MODEL.identity(),
+            "sha256": MODEL.sha256,
+            "file": MODEL.source,
+            "pinned": PINNED,
+            "notes": MODEL.notes,
             "dataset_sha256": MODEL.metadata.get("dataset_sha256"),
             "fast_path": MODEL.scorer is not None,
             "label_coding": MODEL.label_coding,
@@ -88,6 +124,7 @@ def _health() -> tuple[dict[str, Any], int]:
             if metrics
             else None,
         },
+        "promoted": _promoted(),
         "limits": {"max_batch": serving.MAX_BATCH, "max_body_bytes": serving.MAX_BODY_BYTES},
     }, 200
 

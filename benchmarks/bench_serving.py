@@ -191,7 +191,7 @@ def main() -> None:
         p["probability"]
         for p in requests.post(ours.url, json={"instances": rows}).json()["predictions"]
     ]
-    pipeline = serving.load_model(model_path).pipeline
+    pipeline = serving.load_trained(model_path.parent).pipeline
     import pandas as pd
 
     expected = pipeline.predict_proba(pd.DataFrame(rows, dtype=float))[:, 1]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import flask
 import functions_framework
@@ -28,7 +29,7 @@ if os.environ.get("BENCH_MODEL"):
 
     from heartml import serving
 
-    _PIPELINE = serving.load_model(os.environ["BENCH_MODEL"]).pipeline
+    _PIPELINE = serving.load_trained(Path(os.environ["BENCH_MODEL"]).parent).pipeline
 
 
 @functions_framework.http

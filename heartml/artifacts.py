@@ -6,7 +6,9 @@ Kept free of scikit-learn imports so that steps which only move files start fast
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import pickle
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,6 +55,27 @@ class ModelFile(NamedTuple):
         }
 
     @classmethod
+    def read(cls, data: bytes, source: str) -> ModelFile:
+        """Parse a model file's bytes without running any code they may carry.
+
+        The outer file is a pickle of plain values (a dict of text, numbers, lists and
+        the pipeline as bytes), so it is read by an unpickler that may import nothing:
+        a planted file whose pickle would call a function is refused, not run. The
+        inner pipeline stays bytes; see ``serving.LoadedModel.pipeline`` for when it
+        may be unpickled.
+        """
+        try:
+            payload = _PlainValuesUnpickler(io.BytesIO(data)).load()
+        except ForbiddenGlobal as exc:
+            raise ModelLoadError(
+                f"refusing {source}: it asks to import {exc}, which a model file never does "
+                "(a foreign or planted pickle); nothing from it was run"
+            ) from None
+        except Exception as exc:  # truncated or random bytes raise nearly anything
+            raise ModelLoadError(f"cannot read {source}: {type(exc).__name__}: {exc}") from None
+        return cls.from_payload(payload, source)
+
+    @classmethod
     def from_payload(cls, payload: Any, source: str) -> ModelFile:
         """Read an unpickled file; raise ModelLoadError unless it has this shape."""
         file_format = payload.get("format") if isinstance(payload, dict) else None
@@ -79,6 +102,18 @@ class ModelFile(NamedTuple):
 
             return LEGACY_LABEL_CODING
         return self.metadata.get("label_coding")
+
+
+class ForbiddenGlobal(Exception):
+    """A pickle asked for a class or function; its text is ``module.name``."""
+
+
+class _PlainValuesUnpickler(pickle.Unpickler):
+    """An unpickler with an empty allowlist: builtin values only, no imports, no calls."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        # ascii() keeps a newline planted in the name from starting a line of its own in a log.
+        raise ForbiddenGlobal(ascii(f"{module}.{name}"[:120]))
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -246,14 +246,15 @@ def judge(
 
 
 def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]:
-    """Return the live model (unpickled and checked) and, if it cannot be judged, why not.
+    """Return the promoted model and, if it cannot be judged, why not.
 
-    No live model yet gives ``(None, None)``; one that cannot be loaded here (another
-    scikit-learn, a foreign file) gives ``(None, reason)``: the floors alone decide then.
+    No promoted model yet gives ``(None, None)``; one that cannot be loaded here (another
+    scikit-learn, a foreign or planted file, one that would need unpickling from a
+    bucket) gives ``(None, reason)``: the floors alone decide then. Nothing read here
+    is unpickled: the champion is scored through its linear parameters.
     """
     try:
-        # One read of latest.joblib: the file names its own run (it is a byte copy of it).
-        live = serving.load_model(store)
+        live = serving.load_from_store(store)
     except ModelLoadError as exc:
         return None, str(exc)
     except ObjectNotFound:
@@ -304,7 +305,7 @@ def judge_trained(
     write back: they are archived with the version.
     """
     model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
-    candidate = serving.model_from_bytes(model_bytes, str(artifacts_dir / artifacts.MODEL_FILE))
+    candidate = serving.load_trained(artifacts_dir)
     evaluation = artifacts.read_evaluation(artifacts_dir, metrics)
     val_x, val_y = read_evaluation(evaluation, str(artifacts_dir / artifacts.EVALUATION_FILE))
     verdict = evaluate(candidate, val_x, val_y, metrics["run_id"], store, params)

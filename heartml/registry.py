@@ -189,6 +189,27 @@ def live_run_id(store: Store) -> str | None:
     return matches[-1]
 
 
+def promoted_version(store: Store) -> tuple[str, str] | None:
+    """Return (run id, model sha256) of the promoted version, as the store records it.
+
+    ``latest.json`` is the record; a store from before it existed (or a damaged one)
+    falls back to the archived version whose sha256 ``latest.joblib`` has. None when
+    neither names a version.
+    """
+    pointer = live_pointer(store)
+    if isinstance(pointer, dict):
+        run_id, sha256 = pointer.get("run_id"), pointer.get("model_sha256")
+        if isinstance(run_id, str) and isinstance(sha256, str):
+            return run_id, sha256
+    try:
+        run_id = live_run_id(store)
+    except PipelineError:
+        return None
+    if run_id is None:
+        return None
+    return run_id, read_metrics(store, run_id).get("model_sha256") or ""
+
+
 def live_pointer(store: Store) -> dict[str, Any] | None:
     """Return ``latest.json`` (which version is live, when and why) without reading a model.
 

@@ -1,14 +1,20 @@
 """Load a published model and answer predictions with it.
 
-Loading a joblib file runs code from it, so only files this pipeline wrote are
-loaded: the store (or a local artifact) is the trusted source, and a file in any
-other shape, or written under another scikit-learn, is refused rather than served.
+Nothing read from a store runs before it is checked. A model file is parsed by a
+reader that can import nothing (``artifacts.ModelFile.read``), and the pickled
+scikit-learn pipeline inside it is unpickled only when the file's sha256 matched a
+reference held outside the store: the deployed revision's pin, the training run's own
+output, or a store on the user's own disk. The fast path (``heartml.linear``) needs
+no unpickling at all, so it is what serves and what the gate scores.
 
-Predictions take the fast path (``heartml.linear``) when the model file carries
-linear parameters; otherwise the pickled pipeline is loaded and asked directly.
-Either way every probability leaving this module is P(heart disease): a version
-whose classifier's class 1 means "clear" (trained before the label coding was
-recorded) has its answers turned around here, in one place.
+Which file serves: with a pin (``SERVED_RUN_ID`` and ``SERVED_MODEL_SHA256``, set by
+the deploy), ``models/latest.joblib`` if its sha256 is the pinned one, else the pinned
+archived version; without one, the version the store's pointer (``latest.json``)
+names, checked the same way. Either way a changed file is refused, not loaded.
+
+Every probability leaving this module is P(heart disease): a version whose
+classifier's class 1 means "clear" (trained before the label coding was recorded)
+has its answers turned around here, in one place.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import io
 import logging
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata as package_metadata
@@ -26,8 +33,15 @@ from typing import Any
 import joblib
 import numpy as np
 
-from heartml.artifacts import ModelFile
-from heartml.errors import ModelLoadError, RequestError
+from heartml import registry
+from heartml.artifacts import (
+    MODEL_FILE,
+    ModelFile,
+    check_integrity,
+    read_artifacts,
+    sha256_bytes,
+)
+from heartml.errors import ModelLoadError, ObjectNotFound, RequestError
 from heartml.features import (
     DIAGNOSES,
     FEATURES,
@@ -35,14 +49,37 @@ from heartml.features import (
     class_1_is_disease,
 )
 from heartml.linear import LinearScorer
-from heartml.registry import LATEST_MODEL_KEY
-from heartml.store import Store
+from heartml.store import LocalStore, Store
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_048_576  # 1 MiB: a full batch of 1,000 records is about 200 KB
 TOP_LEVEL_KEYS = {"instances", "parameters"}  # Vertex AI's request shape
+SERVED_RUN_ID_ENV = "SERVED_RUN_ID"
+SERVED_SHA256_ENV = "SERVED_MODEL_SHA256"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A version named by run id and model sha256, from a source the store cannot change."""
+
+    run_id: str
+    sha256: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Pin | None:
+        """Return the deployed revision's pin, None when it has none, or refuse half of one."""
+        run_id = environ.get(SERVED_RUN_ID_ENV, "").strip()
+        sha256 = environ.get(SERVED_SHA256_ENV, "").strip().lower()
+        if not run_id and not sha256:
+            return None
+        if not run_id or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ModelLoadError(
+                f"{SERVED_RUN_ID_ENV} and {SERVED_SHA256_ENV} must both be set, the second to a "
+                "64-digit hex sha256; redeploy with scripts/deploy_function.sh"
+            )
+        return cls(run_id, sha256)
 
 
 def installed_sklearn() -> str:
@@ -65,6 +102,11 @@ class LoadedModel:
     source: str = ""
     metrics: dict[str, Any] | None = field(default=None)
     label_coding: dict[str, Any] = field(default_factory=lambda: dict(LABEL_CODING))
+    # True only when the file's sha256 matched a reference held outside the store.
+    verified: bool = False
+    sha256: str = ""
+    # Why the file served is not the one first asked for (latest.joblib), if it is not.
+    notes: list[str] = field(default_factory=list)
 
     @cached_property
     def _inverted(self) -> bool:
@@ -76,7 +118,12 @@ class LoadedModel:
 
     @cached_property
     def pipeline(self) -> Any:
-        """The fitted scikit-learn pipeline, unpickled on first use."""
+        """The fitted scikit-learn pipeline, unpickled on first use, and only if verified."""
+        if not self.verified:
+            raise ModelLoadError(
+                f"refusing to unpickle the pipeline in {self.source}: its sha256 was not "
+                f"checked against a reference held outside the store (set {SERVED_SHA256_ENV})"
+            )
         from sklearn.exceptions import InconsistentVersionWarning
 
         with warnings.catch_warnings():
@@ -144,13 +191,13 @@ class LoadedModel:
         return {"run_id": self.run_id, "trained_at": self.metadata.get("trained_at")}
 
 
-def model_from_bytes(data: bytes, source: str) -> LoadedModel:
-    """Read a model file and refuse it unless it is ours and matches this scikit-learn."""
-    try:
-        payload = joblib.load(io.BytesIO(data))
-    except Exception as exc:  # a corrupt pickle can raise nearly anything
-        raise ModelLoadError(f"cannot unpickle {source}: {type(exc).__name__}: {exc}") from None
-    file = ModelFile.from_payload(payload, source)
+def model_from_bytes(data: bytes, source: str, *, verified: bool) -> LoadedModel:
+    """Read a model file and refuse it unless it is ours and matches this scikit-learn.
+
+    ``verified`` says the caller checked the sha256 of ``data`` against a reference
+    held outside the store; only then may a file without a fast path be unpickled.
+    """
+    file = ModelFile.read(data, source)
     metadata, coding = file.metadata, file.label_coding
     try:
         class_1_is_disease(coding if isinstance(coding, dict) else {})
@@ -164,7 +211,12 @@ def model_from_bytes(data: bytes, source: str) -> LoadedModel:
             f"running {running}; retrain or pin the same version"
         )
     model = LoadedModel(
-        metadata=metadata, pipeline_bytes=file.pipeline, source=source, label_coding=coding
+        metadata=metadata,
+        pipeline_bytes=file.pipeline,
+        source=source,
+        label_coding=coding,
+        verified=verified,
+        sha256=sha256_bytes(data),
     )
     if file.linear:
         try:
@@ -176,24 +228,67 @@ def model_from_bytes(data: bytes, source: str) -> LoadedModel:
     return model
 
 
-def load_model(source: Store | str | Path) -> LoadedModel:
-    """Load ``models/latest.joblib`` from a store, or a model file from a local path."""
-    if isinstance(source, Store):
-        name = source.url(LATEST_MODEL_KEY)
-        data = source.read_bytes(LATEST_MODEL_KEY)
+def load_trained(artifacts_dir: str | Path) -> LoadedModel:
+    """Load the model ``steps.train`` left in a folder: the run's own output, on local disk.
+
+    Its bytes must hash to the sha256 its metrics record beside it.
+    """
+    model_bytes, metrics = read_artifacts(artifacts_dir)
+    name = str(Path(artifacts_dir) / MODEL_FILE)
+    check_integrity(model_bytes, metrics, name)
+    return model_from_bytes(model_bytes, name, verified=True)
+
+
+def load_from_store(store: Store, pin: Pin | None = None) -> LoadedModel:
+    """Load the version to serve from a store, checking its sha256 before reading it.
+
+    The reference is ``pin`` (the deployed revision's) or, without one, the store's
+    pointer to the promoted version. ``models/latest.joblib`` is read first, as the
+    tutorial's function did, and served if it hashes to the reference; otherwise the
+    referenced archived version is. The pipeline may be unpickled only under a pin
+    or from a store on the local disk: a bucket's own pointer is no outside reference.
+    Raises ObjectNotFound when the store has no model yet, ModelLoadError otherwise.
+    """
+    latest = store.read_bytes(registry.LATEST_MODEL_KEY)
+    if pin is None:
+        promoted = registry.promoted_version(store)
+        if promoted is None:
+            raise ModelLoadError(
+                f"{store.url(registry.LATEST_MODEL_KEY)} has no record of which version it is "
+                f"({registry.LATEST_POINTER_KEY} and the archive name none); not loaded"
+            )
+        reference, what = Pin(*promoted), "the store's promoted version"
     else:
-        name = str(source)
+        reference, what = pin, "the pinned version"
+    key, data, notes = registry.LATEST_MODEL_KEY, latest, []
+    if sha256_bytes(latest) != reference.sha256:
+        key = registry.model_key(reference.run_id)
         try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"cannot read model {name}: {exc.strerror or exc}") from None
-    model = model_from_bytes(data, name)
-    path = "fast linear path" if model.scorer else "scikit-learn pipeline"
+            data = store.read_bytes(key)
+        except ObjectNotFound:
+            raise ModelLoadError(
+                f"{registry.LATEST_MODEL_KEY} is not {what} {reference.run_id} and "
+                f"{store.url(key)} does not exist; not loaded"
+            ) from None
+        if sha256_bytes(data) != reference.sha256:
+            raise ModelLoadError(
+                f"refusing {store.url(key)}: its sha256 is not that of {what} "
+                f"{reference.run_id}; neither it nor {registry.LATEST_MODEL_KEY} was loaded"
+            )
+        notes.append(f"{registry.LATEST_MODEL_KEY} is not {what} {reference.run_id}: serving {key}")
+        log.warning(notes[-1])
+    verified = pin is not None or isinstance(store, LocalStore)
+    model = model_from_bytes(data, store.url(key), verified=verified)
+    if model.run_id != reference.run_id:
+        raise ModelLoadError(
+            f"refusing {store.url(key)}: it names run {model.run_id!r}, not {reference.run_id}"
+        )
+    model.notes = notes
     log.info(
         "loaded model run_id=%s from %s (%s; class 1 is %s)",
         model.run_id,
-        name,
-        path,
+        store.url(key),
+        "fast linear path" if model.scorer else "scikit-learn pipeline",
         model.label_coding["class_1"],
     )
     return model

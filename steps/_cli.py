@@ -12,6 +12,12 @@ from heartml.errors import PipelineError
 log = logging.getLogger("steps")
 
 
+def annotation_text(exc: Exception) -> str:
+    """Escape a message for a workflow command, so text it quotes cannot start a command."""
+    text = str(exc)
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def run(step: str, main: Callable[[], None]) -> int:
     """Run a step's body; on a PipelineError log one line, annotate GitHub, return 1."""
     logging.basicConfig(
@@ -23,6 +29,6 @@ def run(step: str, main: Callable[[], None]) -> int:
         log.error("%s failed: %s", step, exc)
         if os.environ.get("GITHUB_ACTIONS") == "true":
             # Shows the reason on the run's page, not only in the log.
-            print(f"::error title={step} failed::{exc}", file=sys.stderr)
+            print(f"::error title={step} failed::{annotation_text(exc)}", file=sys.stderr)
         return 1
     return 0

@@ -25,7 +25,9 @@ from tests.helpers import DATASET, REPO, SAMPLE_RECORD
 
 @pytest.fixture(scope="module")
 def model(trained_artifacts) -> serving.LoadedModel:
-    return serving.model_from_bytes((trained_artifacts / "pipeline.joblib").read_bytes(), "x")
+    return serving.model_from_bytes(
+        (trained_artifacts / "pipeline.joblib").read_bytes(), "x", verified=True
+    )
 
 
 def test_a_complete_record_parses_to_floats_in_feature_order() -> None:
@@ -128,7 +130,9 @@ def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -
         "versions": training.runtime_versions(),
         "label_coding": LABEL_CODING,
     }
-    loaded = serving.model_from_bytes(training.serialise_model(forest, metadata, None), "forest")
+    loaded = serving.model_from_bytes(
+        training.serialise_model(forest, metadata, None), "forest", verified=True
+    )
     assert loaded.scorer is None
     rows = _rows_with_holes()
     expected = forest.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
@@ -156,7 +160,7 @@ def test_a_model_from_another_scikit_learn_is_refused(trained_artifacts) -> None
     payload = joblib.load(trained_artifacts / "pipeline.joblib")
     payload["metadata"]["versions"]["scikit-learn"] = "0.23.2"
     with pytest.raises(ModelLoadError, match=r"trained with scikit-learn 0\.23\.2, running"):
-        serving.model_from_bytes(_file(payload), "old.joblib")
+        serving.model_from_bytes(_file(payload), "old.joblib", verified=True)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +173,7 @@ def test_a_model_from_another_scikit_learn_is_refused(trained_artifacts) -> None
 )
 def test_files_not_written_by_steps_train_are_refused(payload) -> None:
     with pytest.raises(ModelLoadError, match="refusing"):
-        serving.model_from_bytes(_file(payload), "foreign.joblib")
+        serving.model_from_bytes(_file(payload), "foreign.joblib", verified=True)
 
 
 @pytest.mark.parametrize("coding", [None, {"class_1": "sick"}, "heart-disease"])
@@ -177,12 +181,12 @@ def test_a_current_file_without_a_known_label_coding_is_refused(trained_artifact
     payload = joblib.load(trained_artifacts / "pipeline.joblib")
     payload["metadata"]["label_coding"] = coding
     with pytest.raises(ModelLoadError, match="label coding is missing or unknown"):
-        serving.model_from_bytes(_file(payload), "unknown-coding.joblib")
+        serving.model_from_bytes(_file(payload), "unknown-coding.joblib", verified=True)
 
 
 def test_a_corrupt_file_is_refused_with_a_reason() -> None:
-    with pytest.raises(ModelLoadError, match="cannot unpickle"):
-        serving.model_from_bytes(b"definitely not a pickle", "corrupt.joblib")
+    with pytest.raises(ModelLoadError, match="cannot read corrupt.joblib"):
+        serving.model_from_bytes(b"definitely not a pickle", "corrupt.joblib", verified=True)
 
 
 def test_loading_a_fast_path_model_imports_neither_scikit_learn_nor_pandas(
@@ -190,7 +194,7 @@ def test_loading_a_fast_path_model_imports_neither_scikit_learn_nor_pandas(
 ) -> None:
     code = (
         "import sys; from heartml import serving; "
-        f"m = serving.load_model({str(trained_artifacts / 'pipeline.joblib')!r}); "
+        f"m = serving.load_trained({str(trained_artifacts)!r}); "
         "m.probabilities([[1.0] * 13]); "
         "print('sklearn' in sys.modules, 'pandas' in sys.modules)"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import hashlib
 import json
 import math
 import shutil
@@ -49,7 +50,7 @@ def served(gcs_emulator, tmp_path_factory, trained_artifacts) -> Iterator[Served
 
 @pytest.fixture(scope="module")
 def pipeline(trained_artifacts):
-    return serving.load_model(trained_artifacts / "pipeline.joblib").pipeline
+    return serving.load_trained(trained_artifacts).pipeline
 
 
 def post(served: ServedFunction, body: object = None, **kwargs) -> requests.Response:
@@ -111,7 +112,13 @@ def test_a_version_trained_before_the_label_fix_is_served_the_right_way_round(
 ) -> None:
     data, pipeline = legacy_model(read_dataset(DATASET))
     open_store(gcs_uri).write_bytes(registry.LATEST_MODEL_KEY, data)
-    function = serve_function(tmp_path, PIPELINE_STORE=gcs_uri)
+    # Deployed before latest.json existed: the revision's pin is the only record.
+    function = serve_function(
+        tmp_path,
+        PIPELINE_STORE=gcs_uri,
+        SERVED_RUN_ID="legacy-run",
+        SERVED_MODEL_SHA256=hashlib.sha256(data).hexdigest(),
+    )
     try:
         answer = post(function, SAMPLE_RECORD).json()
         health = requests.get(function.url, timeout=10).json()
@@ -203,7 +210,7 @@ def test_a_store_without_a_model_reports_unavailable(tmp_path, gcs_uri) -> None:
     assert health.status_code == 503 and prediction.status_code == 503
     check_response("GET", 503, health.json())
     check_response("POST", 503, prediction.json())
-    assert "models/latest.joblib does not exist" in prediction.json()["error"]["message"]
+    assert "no model has been promoted in gs://" in prediction.json()["error"]["message"]
 
 
 def test_a_model_from_another_scikit_learn_is_not_served(
@@ -215,7 +222,12 @@ def test_a_model_from_another_scikit_learn_is_not_served(
     joblib.dump(payload, buffer)
     open_store(gcs_uri).write_bytes(registry.LATEST_MODEL_KEY, buffer.getvalue())
 
-    function = serve_function(tmp_path, PIPELINE_STORE=gcs_uri)
+    function = serve_function(
+        tmp_path,
+        PIPELINE_STORE=gcs_uri,
+        SERVED_RUN_ID=payload["metadata"]["run_id"],
+        SERVED_MODEL_SHA256=hashlib.sha256(buffer.getvalue()).hexdigest(),
+    )
     try:
         response = post(function, SAMPLE_RECORD)
     finally:

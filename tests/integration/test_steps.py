@@ -6,6 +6,7 @@ case and the workflow test run them as subprocesses, exactly as a user does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -216,7 +217,12 @@ def test_the_gate_compares_with_a_pre_fix_live_version_as_p_disease(
     store_uri, artifacts_copy
 ) -> None:
     legacy_bytes, _ = legacy_model(read_dataset(DATASET))
-    open_store(store_uri).write_bytes(registry.LATEST_MODEL_KEY, legacy_bytes)
+    legacy_metrics = {
+        "run_id": "legacy-run",
+        "model_sha256": hashlib.sha256(legacy_bytes).hexdigest(),
+        "gate": {"passed": True},
+    }
+    registry.publish(open_store(store_uri), legacy_bytes, legacy_metrics)
     args = ["--artifacts", str(artifacts_copy)]
     result = call_step(
         "gate", *args, "--reports", str(artifacts_copy / "reports"), PIPELINE_STORE=store_uri

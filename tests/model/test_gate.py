@@ -128,7 +128,7 @@ def test_a_model_that_answers_backwards_fails_the_clear_cut_cases(data) -> None:
 
 def test_a_live_model_of_the_old_label_coding_is_compared_as_p_disease(data, champion) -> None:
     _, val_x, val_y = data
-    legacy = serving.model_from_bytes(legacy_model(data[0])[0], "legacy")
+    legacy = serving.model_from_bytes(legacy_model(data[0])[0], "legacy", verified=True)
     verdict = gate.judge(
         champion, val_x, val_y, candidate_run_id="new", champion=legacy, champion_run_id="old"
     )

@@ -55,13 +55,15 @@ def frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def current(trained_artifacts) -> serving.LoadedModel:
     """The model exactly as the function loads it (fast path)."""
-    return serving.model_from_bytes((trained_artifacts / "pipeline.joblib").read_bytes(), "new")
+    return serving.model_from_bytes(
+        (trained_artifacts / "pipeline.joblib").read_bytes(), "new", verified=True
+    )
 
 
 @pytest.fixture(scope="module")
 def served_models(current, frame) -> dict[str, serving.LoadedModel]:
     """Every way a version is served: new and pre-fix files, fast path and pipeline."""
-    legacy = serving.model_from_bytes(legacy_model(frame)[0], "legacy")
+    legacy = serving.model_from_bytes(legacy_model(frame)[0], "legacy", verified=True)
     return {
         "new, fast path": current,
         "new, pipeline": dataclasses.replace(current, scorer=None),
@@ -122,7 +124,7 @@ def test_the_tutorials_example_patient_is_clear_with_a_low_probability(
 
 def test_a_pre_fix_version_answers_the_complement_of_its_class_1(frame) -> None:
     data, pipeline = legacy_model(frame)
-    model = serving.model_from_bytes(data, "legacy")
+    model = serving.model_from_bytes(data, "legacy", verified=True)
     assert model.label_coding["class_1"] == "clear"
     x = frame[list(FEATURES)].astype(float)
     p_clear = pipeline.predict_proba(x)[:, 1]
