@@ -16,7 +16,10 @@ from steps._cli import run
 def history_step(store_uri: str) -> None:
     """Print one line per version, oldest first."""
     store = open_store(store_uri, timeout=config.store_timeout())
-    live = registry.live_run_id(store)
+    # The store's record of the promoted version: listing must not depend on latest.joblib,
+    # which is the file a bad day breaks.
+    promoted = registry.promoted_version(store)
+    live = promoted[0] if promoted else None
     print(
         f"{'run id':<32} {'trained at':<21} {'val_acc':>7} {'roc_auc':>7}  gate       "
         f"{'label coding':<22} live"

@@ -23,10 +23,10 @@ def rollback_step(store_uri: str, to: str | None, previous: bool, force: bool) -
     if bool(to) == previous:
         raise ConfigError("give exactly one of --to RUN_ID (ROLLBACK_TO) or --previous")
     store = open_store(store_uri, timeout=config.store_timeout())
-    live = registry.live_run_id(store)
+    promoted = registry.promoted_version(store)
     target = to or registry.previous_version(store)
     registry.rollback(store, target, force=force)
-    log.info("rolled back: latest is now %s (was %s)", target, live)
+    log.info("rolled back: latest is now %s (was %s)", target, promoted[0] if promoted else None)
     return target
 
 

@@ -142,6 +142,27 @@ def call_step(name: str, *args: str, **env: str) -> subprocess.CompletedProcess[
     return subprocess.CompletedProcess([name, *args], code, "", stderr.getvalue())
 
 
+def publish_once(store_uri: str, work: Path, run_id: str) -> dict:
+    """Seed the store, then download, train and upload as the workflow does."""
+    (work / "datasets").mkdir(parents=True, exist_ok=True)
+    assert (
+        call_step("upload_dataset", "--source", str(DATASET), PIPELINE_STORE=store_uri).returncode
+        == 0
+    )
+    data, out = str(work / "datasets" / "default.csv"), str(work / "artifacts")
+    steps = [
+        ("download", "--dest", data),
+        ("validate", "--path", data, "--reports", str(work / "reports")),
+        ("train", "--path", data, "--out", out, "--run-id", run_id),
+        ("gate", "--artifacts", out, "--reports", str(work / "reports")),
+        ("upload", "--artifacts", out, "--path", data),
+    ]
+    for name, *args in steps:
+        result = call_step(name, *args, PIPELINE_STORE=store_uri)
+        assert result.returncode == 0, result.stderr
+    return json.loads((work / "artifacts" / "metrics.json").read_text())
+
+
 def legacy_model(frame: Any, *, fast_path: bool = True) -> tuple[bytes, Any]:
     """A model file as ``steps.train`` wrote it before the label coding was recorded.
 

@@ -185,7 +185,7 @@ def test_a_current_file_without_a_known_label_coding_is_refused(trained_artifact
 
 
 def test_a_corrupt_file_is_refused_with_a_reason() -> None:
-    with pytest.raises(ModelLoadError, match="cannot read corrupt.joblib"):
+    with pytest.raises(ModelLoadError, match=r"cannot read corrupt\.joblib"):
         serving.model_from_bytes(b"definitely not a pickle", "corrupt.joblib", verified=True)
 
 

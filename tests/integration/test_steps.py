@@ -21,32 +21,11 @@ from heartml.errors import IntegrityError
 from heartml.store import open_store
 from tests.cases import BROKEN
 from tests.dashboard.seed import seed_history
-from tests.helpers import DATASET, call_step, free_port, legacy_model, run_step
-
-
-def _publish_once(store_uri: str, work: Path, run_id: str) -> dict:
-    """Seed the store, then download, train and upload as the workflow does."""
-    (work / "datasets").mkdir(parents=True, exist_ok=True)
-    assert (
-        call_step("upload_dataset", "--source", str(DATASET), PIPELINE_STORE=store_uri).returncode
-        == 0
-    )
-    data, out = str(work / "datasets" / "default.csv"), str(work / "artifacts")
-    steps = [
-        ("download", "--dest", data),
-        ("validate", "--path", data, "--reports", str(work / "reports")),
-        ("train", "--path", data, "--out", out, "--run-id", run_id),
-        ("gate", "--artifacts", out, "--reports", str(work / "reports")),
-        ("upload", "--artifacts", out, "--path", data),
-    ]
-    for name, *args in steps:
-        result = call_step(name, *args, PIPELINE_STORE=store_uri)
-        assert result.returncode == 0, result.stderr
-    return json.loads((work / "artifacts" / "metrics.json").read_text())
+from tests.helpers import DATASET, call_step, free_port, legacy_model, publish_once, run_step
 
 
 def test_the_loop_lands_every_object_where_the_layout_says(store_uri: str, tmp_path: Path) -> None:
-    metrics = _publish_once(store_uri, tmp_path, "run-1")
+    metrics = publish_once(store_uri, tmp_path, "run-1")
     store = open_store(store_uri)
     assert store.list_keys() == [
         "dataset.csv",
@@ -67,8 +46,8 @@ def test_the_loop_lands_every_object_where_the_layout_says(store_uri: str, tmp_p
 def test_a_second_run_archives_beside_the_first_and_takes_latest(
     store_uri: str, tmp_path: Path
 ) -> None:
-    _publish_once(store_uri, tmp_path / "a", "run-1")
-    _publish_once(store_uri, tmp_path / "b", "run-2")
+    publish_once(store_uri, tmp_path / "a", "run-1")
+    publish_once(store_uri, tmp_path / "b", "run-2")
     store = open_store(store_uri)
     assert store.list_keys("models/metrics/") == [
         "models/metrics/run-1.json",
@@ -79,7 +58,7 @@ def test_a_second_run_archives_beside_the_first_and_takes_latest(
 
 
 def test_an_archived_version_is_never_overwritten(store_uri: str, tmp_path: Path) -> None:
-    _publish_once(store_uri, tmp_path / "a", "same-id")
+    publish_once(store_uri, tmp_path / "a", "same-id")
     store = open_store(store_uri)
     archived = store.read_bytes("models/same-id.joblib")
     metrics = store.read_bytes("models/metrics/same-id.json")
@@ -122,7 +101,7 @@ def test_download_without_a_dataset_fails_with_the_key_and_publishes_nothing(
     [(b"", "is empty"), (b"not,a\nheart,table\n", "lacks column(s)"), (None, "does not exist")],
 )
 def test_a_bad_dataset_never_replaces_the_live_model(store_uri, tmp_path, content, reason) -> None:
-    _publish_once(store_uri, tmp_path / "good", "good-run")
+    publish_once(store_uri, tmp_path / "good", "good-run")
     store = open_store(store_uri)
     live = store.read_bytes("models/latest.joblib")
     keys_before = store.list_keys()
@@ -172,7 +151,7 @@ def test_upload_refuses_a_model_that_does_not_match_its_metrics(store_uri, artif
 
 def test_a_failed_promotion_leaves_the_previous_latest(store_uri, tmp_path, artifacts_copy) -> None:
     """If the archived copy is corrupted before promotion, latest keeps the old version."""
-    _publish_once(store_uri, tmp_path / "good", "good-run")
+    publish_once(store_uri, tmp_path / "good", "good-run")
     store = open_store(store_uri)
     live = store.read_bytes("models/latest.joblib")
     metrics = json.loads((artifacts_copy / "metrics.json").read_text())
@@ -250,7 +229,7 @@ def test_history_lists_each_version_with_its_label_coding(local_uri) -> None:
 def test_validate_measures_drift_against_the_live_models_archived_dataset(
     store_uri, tmp_path
 ) -> None:
-    _publish_once(store_uri, tmp_path / "first", "run-1")
+    publish_once(store_uri, tmp_path / "first", "run-1")
     shifted = tmp_path / "shifted.csv"
     frame = read_dataset(DATASET)
     frame.assign(age=frame["age"] + 15).to_csv(shifted, index=False)
