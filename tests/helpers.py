@@ -10,6 +10,7 @@ import importlib
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,34 @@ REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO / "datasets" / "default.csv"
 BUCKET = "heartml-test"
 SAMPLE_RECORD = json.loads((REPO / "datasets" / "sample_request.json").read_text())
+
+
+# What a runner's workspace holds beside the tracked files by the time the deploy runs.
+RUNNER_LEFTOVERS = {
+    "gha-creds-0123456789abcdef.json": '{"type": "external_account"}',
+    ".venv/bin/python": "",
+    ".venv/lib/python3.11/site-packages/x.py": "",
+    "heartml/__pycache__/serving.cpython-311.pyc": "",
+    ".hypothesis/examples/a/b": "",
+    ".schemathesis/cache": "",
+    ".pytest_cache/v/cache/lastfailed": "{}",
+    "artifacts/pipeline.joblib": "",
+    "local-store/models/latest.joblib": "",
+    "reports/summary.md": "",
+    "notes.txt": "",
+}
+
+
+def checkout_files(into: Path) -> Path:
+    """Copy the tracked files into ``into``, as actions/checkout leaves a workspace."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, (f.decode() for f in files)):
+        if (REPO / name).is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, into / name)
+    return into
 
 
 def free_port() -> int:

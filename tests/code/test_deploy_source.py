@@ -18,35 +18,10 @@ import pytest
 
 from heartml import registry
 from heartml.store import open_store
-from tests.helpers import DATASET, REPO, SAMPLE_RECORD
+from tests.helpers import DATASET, RUNNER_LEFTOVERS, SAMPLE_RECORD, checkout_files
 
 GCLOUD = shutil.which("gcloud")
 pytestmark = pytest.mark.skipif(GCLOUD is None, reason="the Google Cloud CLI is not installed")
-
-# What a runner's workspace holds beside the tracked files by the time the deploy runs.
-PLANTED = {
-    "gha-creds-0123456789abcdef.json": '{"type": "external_account"}',
-    ".venv/bin/python": "",
-    ".venv/lib/python3.11/site-packages/x.py": "",
-    "heartml/__pycache__/serving.cpython-311.pyc": "",
-    ".hypothesis/examples/a/b": "",
-    ".schemathesis/cache": "",
-    ".pytest_cache/v/cache/lastfailed": "{}",
-    "artifacts/pipeline.joblib": "",
-    "local-store/models/latest.joblib": "",
-    "reports/summary.md": "",
-    "notes.txt": "",
-}
-
-
-def _tracked_tree(into: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.split(b"\0")
-    for name in filter(None, (f.decode() for f in files)):
-        if (REPO / name).is_file():
-            (into / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, into / name)
 
 
 def _listed_for_upload(tree: Path, config: Path) -> set[str]:
@@ -67,8 +42,8 @@ def _listed_for_upload(tree: Path, config: Path) -> set[str]:
 
 def test_only_the_function_and_its_package_are_uploaded(tmp_path) -> None:
     tree = tmp_path / "checkout"
-    _tracked_tree(tree)
-    for name, content in PLANTED.items():
+    checkout_files(tree)
+    for name, content in RUNNER_LEFTOVERS.items():
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         (tree / name).write_text(content)
 
@@ -84,7 +59,7 @@ def test_the_function_answers_from_a_folder_holding_only_the_uploaded_files(
     tmp_path, trained_artifacts
 ) -> None:
     tree = tmp_path / "checkout"
-    _tracked_tree(tree)
+    checkout_files(tree)
     clean = tmp_path / "uploaded"
     for name in _listed_for_upload(tree, tmp_path / "gcloud-config"):
         (clean / name).parent.mkdir(parents=True, exist_ok=True)

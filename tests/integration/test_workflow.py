@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import uuid
@@ -28,6 +27,7 @@ from tests.helpers import (
     DATASET,
     REPO,
     SAMPLE_RECORD,
+    checkout_files,
     python_env,
     serve_function,
     stop_function,
@@ -112,19 +112,6 @@ def _should_run(step: dict, context: Context) -> bool:
     return CONDITIONS[expression](context) and (not failed or not implicit_success)
 
 
-def _checkout(tmp_path: Path) -> Path:
-    """A copy of the repository as actions/checkout would leave it (tracked files only)."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.split(b"\0")
-    target = tmp_path / "checkout"
-    for name in filter(None, (f.decode() for f in files)):
-        if (REPO / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, target / name)
-    return target
-
-
 @dataclass
 class WorkflowRun:
     context: Context
@@ -191,7 +178,7 @@ def _ask(checkout: Path, tmp_path: Path, store_uri: str) -> dict:
 def first_run(gcs_emulator, tmp_path_factory) -> tuple[Path, str, WorkflowRun]:
     """One scheduled run on a fresh bucket prefix: the state the other runs start from."""
     tmp = tmp_path_factory.mktemp("workflow")
-    checkout = _checkout(tmp)
+    checkout = checkout_files(tmp / "checkout")
     prefix = f"wf-{uuid.uuid4().hex[:8]}"
     open_store(f"gs://{BUCKET}/{prefix}").write_bytes("dataset.csv", DATASET.read_bytes())
     return checkout, prefix, run_workflow(checkout, _context(prefix, "4242"))
@@ -295,100 +282,6 @@ def test_a_dispatched_rollback_repoints_latest_and_redeploys(
     store = open_store(store_uri)
     assert store.read_bytes("models/latest.joblib") == store.read_bytes("models/4242-1.joblib")
     assert _ask(checkout, tmp_path, store_uri)["run_id"] == "4242-1"
-
-
-@pytest.fixture
-def recording_gcloud(tmp_path: Path) -> Path:
-    """A ``gcloud`` that records its arguments: Google Cloud cannot be reached from here."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "gcloud"
-    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path / "gcloud-args"}\n')
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return tmp_path
-
-
-def _deploy(recording_gcloud: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    path = f"{recording_gcloud / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    return subprocess.run(
-        ["bash", str(REPO / "scripts" / "deploy_function.sh")],
-        cwd=REPO,
-        env={"PATH": path, "HOME": str(recording_gcloud), **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def test_the_deploy_script_asks_for_a_private_gen2_python312_function(recording_gcloud) -> None:
-    result = _deploy(
-        recording_gcloud,
-        PIPELINE_STORE="gs://bucket/heart",
-        GCP_PROJECT_ID="proj",
-        PIPELINE_RUN_ID="77-1",
-        FUNCTION_SERVICE_ACCOUNT="fn@proj.iam.gserviceaccount.com",
-    )
-    assert result.returncode == 0, result.stderr
-    args = (recording_gcloud / "gcloud-args").read_text().splitlines()
-    assert args[:3] == ["functions", "deploy", "heart-disease"]
-    for expected in (
-        "--gen2",
-        "--project=proj",
-        "--region=europe-west1",
-        "--runtime=python312",
-        "--entry-point=predict_handler",
-        "--trigger-http",
-        "--no-allow-unauthenticated",
-        "--memory=512Mi",
-        "--set-env-vars=PIPELINE_STORE=gs://bucket/heart,DEPLOYED_RUN_ID=77-1",
-        "--service-account=fn@proj.iam.gserviceaccount.com",
-    ):
-        assert expected in args
-    assert "--allow-unauthenticated" not in args
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"GCP_PROJECT_ID": "p"}, "set PIPELINE_STORE"),
-        ({"PIPELINE_STORE": "gs://b/p"}, "set GCP_PROJECT_ID"),
-        ({"PIPELINE_STORE": "local-store", "GCP_PROJECT_ID": "p"}, "must be gs://"),
-    ],
-)
-def test_the_deploy_script_refuses_incomplete_settings(recording_gcloud, env, message) -> None:
-    result = _deploy(recording_gcloud, **env)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert not (recording_gcloud / "gcloud-args").exists()
-
-
-def test_the_event_functions_are_deployed_on_the_buckets_finalize_events(recording_gcloud) -> None:
-    script = REPO / "scripts" / "deploy_event_functions.sh"
-    calls = recording_gcloud / "gcloud-calls"
-    (recording_gcloud / "bin" / "gcloud").write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$@" >> {calls}\necho --- >> {calls}\n'
-    )
-    env = {
-        "PATH": f"{recording_gcloud / 'bin'}{os.pathsep}{os.environ['PATH']}",
-        "GCP_PROJECT_ID": "proj",
-        "PIPELINE_STORE": "gs://bucket/heart",
-        "GITHUB_REPOSITORY": "owner/repo",
-        "TRIGGER_SERVICE_ACCOUNT": "trigger@proj.iam.gserviceaccount.com",
-    }
-    result = subprocess.run(
-        ["bash", str(script)], env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    first, second = [c.strip().splitlines() for c in calls.read_text().split("---") if c.strip()]
-    for args, entry, secret in (
-        (first, "on_dataset_uploaded", "GITHUB_TOKEN=github-dispatch-token:latest"),
-        (second, "on_metrics_uploaded", "SLACK_WEBHOOK_URL=slack-webhook-url:latest"),
-    ):
-        assert f"--entry-point={entry}" in args
-        assert "--trigger-event-filters=type=google.cloud.storage.object.v1.finalized" in args
-        assert "--trigger-event-filters=bucket=bucket" in args
-        assert f"--set-secrets={secret}" in args
-        assert "--gen2" in args and "--retry" in args
 
 
 def test_the_workflow_installs_the_gcloud_version_the_deploy_is_tested_with(tmp_path) -> None:
