@@ -91,6 +91,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("ROLLBACK_PREVIOUS", bool, False, "make the version before live", "--previous"),
         Setting("ROLLBACK_FORCE", bool, False, "allow a version the gate held back", "--force"),
         Setting("REPORT_PUBLISHED", bool, False, "say the model went live", "--published"),
+        # The deployed revision's pin (heartml.serving), and what steps.check_deploy expects.
+        Setting("SERVED_RUN_ID", str, None, "the version the function serves", "--expect-run-id"),
+        Setting("SERVED_MODEL_SHA256", str, None, "that version's model sha256", "--expect-sha256"),
+        Setting("FUNCTION_URL", str, None, "the deployed function's URL", "--url"),
+        Setting("FUNCTION_ID_TOKEN", str, "", "identity token to call it", secret=True),
+        Setting("CHECK_DEPLOY_TIMEOUT_SECONDS", float, 180.0, "wait this long", "--timeout"),
         # The alerts' floors are the gate's, unless set apart.
         Setting("ALERT_MIN_ROC_AUC", float, _GATE_MIN_ROC_AUC, "alert below this ROC AUC"),
         Setting("ALERT_MIN_ACCURACY", float, _GATE_MIN_ACCURACY, "alert below this accuracy"),

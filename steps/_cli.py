@@ -12,6 +12,18 @@ from heartml.errors import PipelineError
 log = logging.getLogger("steps")
 
 
+def set_outputs(**values: str) -> None:
+    """Hand values to later workflow steps (``steps.<id>.outputs.<name>``); no-op elsewhere."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as outputs:
+        for name, value in values.items():
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"output {name} must be one line")
+            outputs.write(f"{name}={value}\n")
+
+
 def annotation_text(exc: Exception) -> str:
     """Escape a message for a workflow command, so text it quotes cannot start a command."""
     text = str(exc)

@@ -2,7 +2,8 @@
 
 ``--previous`` picks the newest version the gate passed that was trained before the
 live one. The version must exist and its model must match its metrics' sha256.
-Redeploy afterwards so that new instances load it (the workflow does).
+Redeploy afterwards so that the function serves it: its run id and model sha256 are the
+step's outputs, the pin the workflow's deploy sets (``SERVED_RUN_ID``, ``SERVED_MODEL_SHA256``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from heartml import config, registry
 from heartml.errors import ConfigError
 from heartml.store import open_store
-from steps._cli import run
+from steps._cli import run, set_outputs
 
 log = logging.getLogger("steps.rollback")
 
@@ -25,7 +26,8 @@ def rollback_step(store_uri: str, to: str | None, previous: bool, force: bool) -
     store = open_store(store_uri, timeout=config.store_timeout())
     promoted = registry.promoted_version(store)
     target = to or registry.previous_version(store)
-    registry.rollback(store, target, force=force)
+    metrics = registry.rollback(store, target, force=force)
+    set_outputs(run_id=target, model_sha256=metrics["model_sha256"])
     log.info("rolled back: latest is now %s (was %s)", target, promoted[0] if promoted else None)
     return target
 

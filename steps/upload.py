@@ -1,7 +1,9 @@
 """Archive the trained version, then promote it if the gate passed it: ``python -m steps.upload``.
 
 A version the gate held back is archived with its verdict (so the history and the
-alerts see it) but ``latest`` does not change.
+alerts see it) but ``latest`` does not change. A promoted version's run id and model
+sha256 are handed to the deploy as step outputs: they come from this run's own
+artifacts, never from the bucket, and become the function's pin.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from heartml import artifacts, config, registry
 from heartml.errors import DatasetError
 from heartml.store import open_store
-from steps._cli import run
+from steps._cli import run, set_outputs
 
 log = logging.getLogger("steps.upload")
 
@@ -26,7 +28,11 @@ def upload_step(store_uri: str, artifacts_dir: Path, dataset: Path) -> bool:
     except OSError as exc:
         raise DatasetError(f"cannot read the training dataset {dataset}: {exc.strerror}") from None
     store = open_store(store_uri, timeout=config.store_timeout())
-    return registry.publish(store, model_bytes, metrics, dataset_bytes)
+    promoted = registry.publish(store, model_bytes, metrics, dataset_bytes)
+    if promoted:
+        set_outputs(run_id=metrics["run_id"], model_sha256=metrics["model_sha256"])
+    set_outputs(promoted=str(promoted).lower())
+    return promoted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,97 @@
+"""Prove the deploy: the function answers, and serves the version just promoted.
+
+``python -m steps.check_deploy --url URL --expect-run-id RUN_ID --expect-sha256 SHA256`` GETs the
+function (with ``FUNCTION_ID_TOKEN`` as a bearer token: the function is private) until
+it answers 200 or the time is up, and fails unless its served ``model.run_id`` and
+``model.sha256`` are the expected ones. The token is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import requests
+
+from heartml import config
+from heartml.errors import PipelineError
+from steps._cli import run
+
+log = logging.getLogger("steps.check_deploy")
+# A new revision's first instance may still be starting: these answers are worth a retry.
+RETRYABLE = {429, 500, 502, 503, 504}
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+def check_deploy(url: str, run_id: str, sha256: str, token: str, timeout: float) -> None:
+    """Return when ``url`` serves ``run_id`` with ``sha256``; raise PipelineError otherwise."""
+    if not url or not run_id or not sha256:
+        raise PipelineError("give --url, --expect-run-id and --expect-sha256")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline, wait, last = time.monotonic() + timeout, 1.0, "no answer"
+    while True:
+        try:
+            response = requests.get(url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            last = f"cannot reach it ({type(exc).__name__})"
+        else:
+            if response.status_code in (401, 403):
+                raise PipelineError(
+                    f"{url} answered {response.status_code}: the deployer may not invoke it "
+                    "(grant it roles/run.invoker on this function; README, fork guide)"
+                )
+            if response.status_code == 200:
+                served = _served(response)
+                if served == (run_id, sha256):
+                    log.info("%s serves %s (model sha256 %s…)", url, run_id, sha256[:12])
+                    return
+                raise PipelineError(
+                    f"{url} serves {served[0]!r} (sha256 {str(served[1])[:12]}…), "
+                    f"not {run_id} (sha256 {sha256[:12]}…)"
+                )
+            if response.status_code not in RETRYABLE:
+                raise PipelineError(f"{url} answered {response.status_code}")
+            last = f"it answered {response.status_code}: {_reason(response)}"
+        if time.monotonic() + wait > deadline:
+            raise PipelineError(f"{url} did not serve {run_id} within {timeout:.0f} s: {last}")
+        log.info("%s not ready (%s); trying again in %.0f s", url, last, wait)
+        time.sleep(wait)  # backing off against a deadline, not guessing a readiness time
+        wait = min(wait * 2, 15.0)
+
+
+def _served(response: requests.Response) -> tuple[str | None, str | None]:
+    try:
+        model = response.json().get("model") or {}
+    except (ValueError, AttributeError):
+        return None, None
+    return model.get("run_id"), model.get("sha256")
+
+
+def _reason(response: requests.Response) -> str:
+    try:
+        return ascii(str(response.json()["error"]["message"])[:200])
+    except (ValueError, KeyError, TypeError):
+        return "no reason given"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("FUNCTION_URL", "SERVED_RUN_ID", "SERVED_MODEL_SHA256"):
+        config.add_flag(parser, name)
+    config.add_flag(parser, "CHECK_DEPLOY_TIMEOUT_SECONDS")
+    args = parser.parse_args(argv)
+    return run(
+        "check_deploy",
+        lambda: check_deploy(
+            config.resolve(args, "FUNCTION_URL"),
+            config.resolve(args, "SERVED_RUN_ID"),
+            config.resolve(args, "SERVED_MODEL_SHA256"),
+            config.get("FUNCTION_ID_TOKEN"),
+            config.resolve(args, "CHECK_DEPLOY_TIMEOUT_SECONDS"),
+        ),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""steps.check_deploy against a served function: it passes only on the expected pin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import call_step, publish_once, serve_function, stop_function
+
+TOKEN = "secret-identity-token-1234"
+
+
+@pytest.fixture
+def served(local_uri, tmp_path):
+    metrics = publish_once(local_uri, tmp_path / "work", "run-1")
+    function = serve_function(tmp_path, PIPELINE_STORE=local_uri)
+    yield function, metrics
+    stop_function(function.process)
+
+
+def check(url: str, run_id: str, sha256: str, timeout: str = "5"):
+    return call_step(
+        "check_deploy",
+        "--url",
+        url,
+        "--expect-run-id",
+        run_id,
+        "--expect-sha256",
+        sha256,
+        "--timeout",
+        timeout,
+        FUNCTION_ID_TOKEN=TOKEN,
+    )
+
+
+def test_it_passes_when_the_function_serves_the_expected_version(served) -> None:
+    function, metrics = served
+    result = check(function.url, "run-1", metrics["model_sha256"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_it_fails_in_one_line_when_another_version_is_served(served) -> None:
+    function, _ = served
+    result = check(function.url, "run-2", "cd" * 32)
+    assert result.returncode == 1
+    [line] = [x for x in result.stderr.splitlines() if "check_deploy failed" in x]
+    assert "serves 'run-1'" in line and "not run-2" in line
+    assert TOKEN not in result.stderr
+
+
+def test_it_gives_up_at_its_deadline_on_a_function_without_a_model(tmp_path) -> None:
+    function = serve_function(tmp_path, PIPELINE_STORE=str(tmp_path / "empty-store"))
+    try:
+        result = check(function.url, "run-1", "ab" * 32, timeout="2")
+    finally:
+        stop_function(function.process)
+    assert result.returncode == 1
+    assert "did not serve run-1 within 2 s: it answered 503" in result.stderr
+    assert "no model has been promoted" in result.stderr
+    assert TOKEN not in result.stderr
+    assert json.dumps(TOKEN) not in function.log()
