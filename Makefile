@@ -43,6 +43,7 @@ lint-workflows: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --rows 303,1000000
 	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_cold_start.py --baseline 1f3b9ed
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_dashboard.py
 

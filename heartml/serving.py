@@ -30,7 +30,6 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 from heartml import registry
@@ -124,6 +123,8 @@ class LoadedModel:
                 f"refusing to unpickle the pipeline in {self.source}: its sha256 was not "
                 f"checked against a reference held outside the store (set {SERVED_SHA256_ENV})"
             )
+        # Imported here: the fast path never unpickles, so a cold start need not import them.
+        import joblib
         from sklearn.exceptions import InconsistentVersionWarning
 
         with warnings.catch_warnings():
