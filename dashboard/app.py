@@ -24,6 +24,27 @@ def cached_history(uri: str, listing: tuple[str, ...]) -> tuple[list[dict], dict
     return history.load(open_store(uri, timeout=config.store_timeout()))
 
 
+def show_served(promoted: str) -> None:
+    """Beside the store's promoted version, the version the deployed function serves."""
+    url = config.get("FUNCTION_URL")
+    if not url:
+        st.caption(
+            "Served: not asked. Set FUNCTION_URL (and FUNCTION_ID_TOKEN, e.g. from "
+            "`gcloud auth print-identity-token`, for a private function) to see it."
+        )
+        return
+    served = history.served_version(url, config.get("FUNCTION_ID_TOKEN"))
+    if "error" in served:
+        st.warning(f"Served: unknown ({served['error']})")
+    elif served["run_id"] == promoted:
+        st.success(f"Served: {served['run_id']} (the promoted version)")
+    else:
+        st.warning(
+            f"Served: {served['run_id']}, not the promoted {promoted}: the function was not "
+            "redeployed since (a rollback from a laptop, or a deploy that failed)."
+        )
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
 def page() -> None:
     uri = config.store_uri()
@@ -48,12 +69,13 @@ def page() -> None:
         # The table's rows are the records, in the same order.
         previous = registry.promoted_before(records, records[live_rows.index[-1]])
         before = None if previous is None else table.iloc[records.index(previous)]
-        st.subheader(f"Live: {live['run_id']}")
+        st.subheader(f"Promoted: {live['run_id']}")
         st.caption(
             f"trained {live['trained_at']:%Y-%m-%d %H:%M} UTC · promoted "
             f"{(pointer or {}).get('promoted_at', '?')} ({(pointer or {}).get('reason', '?')})"
             + (f" · compared with {before['run_id']}" if before is not None else "")
         )
+        show_served(live["run_id"])
         columns = st.columns(3)
         for column, score in zip(columns, history.SCORES, strict=True):
             delta = None if before is None else float(live[score] - before[score])

@@ -54,3 +54,29 @@ def scores_long(table: pd.DataFrame) -> pd.DataFrame:
 def load(store: Store) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Return every version's metrics and the live pointer."""
     return registry.history(store), registry.live_pointer(store)
+
+
+def served_version(url: str, token: str = "", timeout: float = 5.0) -> dict[str, Any]:
+    """Ask the deployed function which version it serves (its GET); say why if it cannot.
+
+    The store records what was *promoted*; only the function knows what it *serves* (the
+    revision's pin). A private function needs an identity token (``gcloud auth
+    print-identity-token``).
+    """
+    import requests
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = requests.get(url, headers=headers, timeout=timeout)
+        body = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        return {"error": f"cannot ask {url}: {type(exc).__name__}"}
+    if not isinstance(body, dict):
+        return {"error": f"{url} answered {response.status_code} without a JSON object"}
+    model = body.get("model") if isinstance(body.get("model"), dict) else {}
+    if response.status_code != 200 or not model:
+        message = ((body.get("error") or {}) if isinstance(body.get("error"), dict) else {}).get(
+            "message"
+        )
+        return {"error": f"{url} answered {response.status_code}: {message or 'no model'}"}
+    return {"run_id": model.get("run_id"), "sha256": model.get("sha256"), "file": model.get("file")}

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from heartml.store import open_store
 from tests.dashboard.seed import seed_history
-from tests.helpers import REPO
+from tests.helpers import REPO, publish_once, serve_function, stop_function
 
 APP = str(REPO / "dashboard" / "app.py")
 
@@ -29,7 +29,7 @@ def test_an_empty_store_says_how_to_get_a_first_version(monkeypatch, tmp_path) -
 def test_one_version_shows_it_live_with_its_scores(monkeypatch, tmp_path) -> None:
     [run_id] = seed_history(open_store(tmp_path / "store"), 1)
     app = run_app(monkeypatch, str(tmp_path / "store"))
-    assert app.subheader[0].value == f"Live: {run_id}"
+    assert app.subheader[0].value == f"Promoted: {run_id}"
     assert [m.label for m in app.metric] == ["val_acc", "roc_auc", "acc"]
     assert app.metric[0].value == "0.8500"
     assert len(app.get("vega_lite_chart")) == 2
@@ -45,7 +45,7 @@ def test_five_hundred_versions_with_verdicts_drift_and_the_live_one_against_the_
     run_ids = seed_history(store, 500, live_index=-2, pre_fix=200)
     app = run_app(monkeypatch, str(tmp_path / "store"))
     live = run_ids[-2]
-    assert app.subheader[0].value == f"Live: {live}"
+    assert app.subheader[0].value == f"Promoted: {live}"
     versions = app.dataframe[-1].value
     assert len(versions) == 500
     assert list(versions.loc[versions["live"] == "live", "run_id"]) == [live]
@@ -71,7 +71,7 @@ def test_it_never_needs_a_model_file(monkeypatch, tmp_path, count) -> None:
     assert not [key for key in store.list_keys() if key.endswith(".joblib")]
     app = run_app(monkeypatch, str(tmp_path / "store"))
     assert len(app.dataframe[-1].value) == count
-    assert app.subheader[0].value.startswith("Live: ")
+    assert app.subheader[0].value.startswith("Promoted: ")
 
 
 def test_a_new_version_shows_up_on_the_next_run(monkeypatch, tmp_path) -> None:
@@ -82,3 +82,25 @@ def test_a_new_version_shows_up_on_the_next_run(monkeypatch, tmp_path) -> None:
     seed_history(store, 3)
     app.run()
     assert len(app.dataframe[-1].value) == 3
+
+
+def test_the_served_version_is_asked_of_the_function_and_a_mismatch_is_shown(
+    monkeypatch, tmp_path
+) -> None:
+    store_dir = str(tmp_path / "store")
+    first = publish_once(store_dir, tmp_path / "a", "run-1")
+    publish_once(store_dir, tmp_path / "b", "run-2")
+    # The revision deployed with run-1; run-2 was promoted since, with no deploy.
+    function = serve_function(
+        tmp_path,
+        PIPELINE_STORE=store_dir,
+        SERVED_RUN_ID="run-1",
+        SERVED_MODEL_SHA256=first["model_sha256"],
+    )
+    try:
+        monkeypatch.setenv("FUNCTION_URL", function.url)
+        app = run_app(monkeypatch, store_dir)
+    finally:
+        stop_function(function.process)
+    assert app.subheader[0].value == "Promoted: run-2"
+    assert app.warning[0].value.startswith("Served: run-1, not the promoted run-2")

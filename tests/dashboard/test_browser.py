@@ -65,7 +65,7 @@ def test_the_page_shows_the_chart_and_the_live_version(dashboard) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(url)
         page.wait_for_selector("[data-testid='stVegaLiteChart']", timeout=60_000)
-        page.wait_for_selector(f"text=Live: {run_ids[-1]}", timeout=30_000)
+        page.wait_for_selector(f"text=Promoted: {run_ids[-1]}", timeout=30_000)
         charts = page.locator("[data-testid='stVegaLiteChart']").count()
         metrics = page.locator("[data-testid='stMetric']").all_inner_texts()
         captions = " ".join(page.locator("[data-testid='stCaptionContainer']").all_inner_texts())

@@ -212,5 +212,5 @@ def test_the_dashboard_shows_the_store_without_loading_a_model(planted, monkeypa
     app = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60)
     app.run()
     assert not app.exception, app.exception
-    assert app.subheader[0].value == f"Live: {FORGED_RUN}"
+    assert app.subheader[0].value == f"Promoted: {FORGED_RUN}"
     assert not marker.exists()
