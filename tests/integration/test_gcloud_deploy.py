@@ -40,12 +40,30 @@ SETTINGS = {
 
 
 def grant_documented_deployer_roles(apis: GoogleApis) -> None:
-    """Exactly the deployer's grants in README.md, "Fork it onto Google Cloud", step 4."""
+    """Exactly the deployer's grants in README.md's fork guide, step 3 (checked below)."""
     apis.project.roles[DEPLOYER] = {"roles/cloudfunctions.developer"}
     for account in (RUNTIME_SA, BUILD_SA):
         apis.project.resource_roles[f"projects/{PROJECT}/serviceAccounts/{account}"] = {
             DEPLOYER: {"roles/iam.serviceAccountUser"}
         }
+
+
+def test_the_fork_guide_grants_the_deployer_exactly_these_roles() -> None:
+    guide = (REPO / "README.md").read_text()
+    assert '--member="serviceAccount:$DEPLOYER" --role=roles/cloudfunctions.developer' in guide
+    assert 'for SA in "$RUNTIME" "$BUILDER"; do   # the deployer may deploy' in guide
+    assert '--member="serviceAccount:$DEPLOYER" --role=roles/iam.serviceAccountUser' in guide
+    granted = {
+        line.split("--role=")[1].split()[0]
+        for line in guide.splitlines()
+        if '"serviceAccount:$DEPLOYER"' in line and "--role=" in line
+    }
+    # Nothing more: the bucket role is for the steps, not the deploy the stand-in checks.
+    assert granted == {
+        "roles/storage.objectUser",
+        "roles/cloudfunctions.developer",
+        "roles/iam.serviceAccountUser",
+    }
 
 
 @pytest.fixture
