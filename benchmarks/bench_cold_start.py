@@ -27,12 +27,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_model import median_ms  # noqa: E402
 from benchmarks.bench_pipeline import _describe, checkout  # noqa: E402
 
 COLD_START = (
@@ -68,15 +68,6 @@ def cold_start_ms(code: Path, env: dict[str, str]) -> float:
         check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
-
-
-def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
