@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import subprocess
 from datetime import UTC, datetime
@@ -177,8 +176,6 @@ STORE_ENV = "PIPELINE_STORE"
 STORE_TIMEOUT_ENV = "PIPELINE_STORE_TIMEOUT"
 RUN_ID_ENV = "PIPELINE_RUN_ID"
 
-_RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
 
 def store_uri(flag: str | None = None) -> str:
     """Return the store URI: the flag, else ``$PIPELINE_STORE``, else ``local-store``."""
@@ -206,12 +203,10 @@ def run_id(flag: str | None = None) -> str:
     if not value:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         value = f"local-{stamp}-{secrets.token_hex(3)}"
-    if not _RUN_ID_PATTERN.match(value):
-        raise ConfigError(
-            f"run id {value!r} must be 1-128 letters, digits, '.', '_' or '-' "
-            "and start with a letter or digit"
-        )
-    return value
+    # Imported here: the rule lives with the keys it protects (heartml.registry).
+    from heartml.registry import check_run_id
+
+    return check_run_id(value)
 
 
 def git_commit() -> str | None:

@@ -6,25 +6,36 @@ Layout under the store's root (the tutorial's, plus lineage)::
     datasets/<sha256>.csv            every dataset a version was trained on
     models/<run id>.joblib           every version, written once
     models/metrics/<run id>.json     its metrics, lineage and gate verdict
-    models/latest.joblib             a byte copy of the live version
-    models/latest.json               which version that is, for readers that need no model
+    models/latest.json               which version is promoted: the one source of truth
+    models/latest.joblib             a byte copy of it, for the tutorial's readers
 
 Every version is archived (model, then metrics) with exclusive writes before
-``latest`` changes, and ``latest`` is written from bytes whose sha256 was checked
-against the metrics. A version the gate held back is archived for the record but
-never promoted.
+anything changes what is promoted. "Which version is promoted" has one answer, the
+pointer ``latest.json`` (run id and model sha256); promoting writes it first, in one
+atomic write, and only then refreshes ``latest.joblib`` from the archived bytes.
+``latest.joblib`` is a cache: a reader that wants the model checks its sha256 against
+the pointer and reads the archived version when they differ (a crash between the two
+writes, two promotions interleaved, a damaged file), so no reader can see two answers.
+A version the gate held back is archived for the record but never promoted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from heartml.artifacts import check_integrity, metrics_json, sha256_bytes
-from heartml.errors import ObjectExists, ObjectNotFound, PipelineError, RollbackError
+from heartml.errors import (
+    ConfigError,
+    ObjectExists,
+    ObjectNotFound,
+    PipelineError,
+    RollbackError,
+)
 from heartml.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,11 +46,28 @@ LATEST_MODEL_KEY = f"{MODELS_PREFIX}latest.joblib"
 LATEST_POINTER_KEY = f"{MODELS_PREFIX}latest.json"
 METRICS_PREFIX = f"{MODELS_PREFIX}metrics/"
 EVENTS_PREFIX = "events/"
+SUPERSEDED_PREFIX = f"{MODELS_PREFIX}superseded/"
+# A run id names files: letters, digits, '.', '_', '-', starting with a letter or digit,
+# so it can never climb out of the store ("../x") or name the pointer ("latest").
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RESERVED_RUN_IDS = {"latest"}
+
+
+def check_run_id(run_id: object) -> str:
+    """Return ``run_id`` if it may name a version; raise ConfigError naming the rule if not."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ConfigError(
+            f"run id {ascii(run_id)[:60]} must be 1-128 letters, digits, '.', '_' or '-' "
+            "and start with a letter or digit"
+        )
+    if run_id.lower() in RESERVED_RUN_IDS:
+        raise ConfigError(f"run id {run_id!r} is reserved: it names the promoted-version files")
+    return run_id
 
 
 def model_key(run_id: str) -> str:
     """Return the key of an archived model version."""
-    return f"{MODELS_PREFIX}{run_id}.joblib"
+    return f"{MODELS_PREFIX}{check_run_id(run_id)}.joblib"
 
 
 def event_marker_key(handler: str, event_id: str) -> str:
@@ -49,7 +77,7 @@ def event_marker_key(handler: str, event_id: str) -> str:
 
 def metrics_key(run_id: str) -> str:
     """Return the key of an archived version's metrics (JSON, not ``.joblib``)."""
-    return f"{METRICS_PREFIX}{run_id}.json"
+    return f"{METRICS_PREFIX}{check_run_id(run_id)}.json"
 
 
 def dataset_key(sha256: str) -> str:
@@ -59,7 +87,8 @@ def dataset_key(sha256: str) -> str:
 
 def gate_passed(metrics: dict[str, Any]) -> bool:
     """Tell whether a version's metrics carry a passing gate verdict."""
-    return bool((metrics.get("gate") or {}).get("passed"))
+    gate = metrics.get("gate")
+    return isinstance(gate, dict) and gate.get("passed") is True
 
 
 def publish(
@@ -84,8 +113,7 @@ def publish(
     if dataset_bytes is not None:
         archive_dataset(store, dataset_bytes, metrics)
 
-    store.write_bytes(model_key(run_id), model_bytes, exclusive=True)
-    log.info("archived model %s (%d bytes)", store.url(model_key(run_id)), len(model_bytes))
+    _archive_model(store, run_id, model_bytes)
     store.write_bytes(metrics_key(run_id), metrics_json(metrics), exclusive=True)
     log.info("archived metrics %s", store.url(metrics_key(run_id)))
 
@@ -94,6 +122,36 @@ def publish(
         return False
     promote(store, run_id, reason="trained")
     return True
+
+
+def _archive_model(store: Store, run_id: str, model_bytes: bytes) -> None:
+    """Write the version's model exclusively; finish or supersede an interrupted archive.
+
+    A model without metrics is what a run killed between the two writes leaves: never a
+    version (nothing can promote it). The same bytes again finish it; other bytes move it
+    to ``models/superseded/`` (kept, never lost) and take its place. A model that has
+    metrics is an archived version and is never overwritten (ObjectExists).
+    """
+    key = model_key(run_id)
+    try:
+        store.write_bytes(key, model_bytes, exclusive=True)
+    except ObjectExists:
+        if store.exists(metrics_key(run_id)):
+            raise
+        orphan = store.read_bytes(key)
+        if orphan != model_bytes:
+            kept = f"{SUPERSEDED_PREFIX}{run_id}.{sha256_bytes(orphan)[:12]}.joblib"
+            store.write_bytes(kept, orphan)
+            store.write_bytes(key, model_bytes)
+            log.warning(
+                "run %s had a model but no metrics (an interrupted archive); it was kept as %s "
+                "and superseded by this one",
+                run_id,
+                store.url(kept),
+            )
+        else:
+            log.warning("run %s had its model but no metrics: finishing its archive", run_id)
+    log.info("archived model %s (%d bytes)", store.url(key), len(model_bytes))
 
 
 def archive_dataset(store: Store, dataset_bytes: bytes, metrics: dict[str, Any]) -> None:
@@ -117,34 +175,95 @@ def promote(store: Store, run_id: str, *, reason: str) -> dict[str, Any]:
     metrics = read_metrics(store, run_id)
     archived = store.read_bytes(model_key(run_id))
     check_integrity(archived, metrics, store.url(model_key(run_id)))
-    store.write_bytes(LATEST_MODEL_KEY, archived)
     pointer = {
         "run_id": run_id,
         "model_sha256": metrics["model_sha256"],
         "promoted_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "reason": reason,
     }
+    # The pointer is the truth and is written first; latest.joblib follows it.
     store.write_bytes(LATEST_POINTER_KEY, json.dumps(pointer, indent=2).encode() + b"\n")
-    log.info("promoted %s to %s (%s)", run_id, store.url(LATEST_MODEL_KEY), reason)
+    log.info("promoted %s (%s)", run_id, reason)
+    refresh_latest_copy(store)
     return metrics
 
 
+def refresh_latest_copy(store: Store) -> None:
+    """Make ``latest.joblib`` a copy of the version the pointer names, if it is not already.
+
+    The pointer is read again after the copy is written: if another promotion moved it
+    meanwhile, the copy follows it, so interleaved promotions end with the two agreeing.
+    """
+    for _ in range(3):
+        promoted = promoted_version(store)
+        if promoted is None:
+            return
+        run_id, sha256 = promoted
+        try:
+            if sha256_bytes(store.read_bytes(LATEST_MODEL_KEY)) == sha256:
+                return
+        except ObjectNotFound:
+            pass
+        archived = store.read_bytes(model_key(run_id))
+        if sha256_bytes(archived) != sha256:
+            raise PipelineError(f"{store.url(model_key(run_id))} is not the promoted version's")
+        store.write_bytes(LATEST_MODEL_KEY, archived)
+        log.info("wrote %s from %s", store.url(LATEST_MODEL_KEY), store.url(model_key(run_id)))
+
+
 def read_metrics(store: Store, run_id: str) -> dict[str, Any]:
-    """Return an archived version's metrics record."""
-    raw = store.read_bytes(metrics_key(run_id))
+    """Return an archived version's metrics record; PipelineError if it is not a sound one."""
+    key = metrics_key(run_id)
     try:
-        return json.loads(raw)
+        record = json.loads(store.read_bytes(key))
     except ValueError as exc:
-        raise PipelineError(f"{store.url(metrics_key(run_id))} is not valid JSON: {exc}") from None
+        raise PipelineError(f"{store.url(key)} is not valid JSON: {exc}") from None
+    problem = _record_problem(record, run_id)
+    if problem:
+        raise PipelineError(f"{store.url(key)} is not a metrics record: {problem}")
+    return record
+
+
+def _record_problem(record: Any, run_id: str) -> str | None:
+    """Say what makes a metrics file unusable, in a few words; None when it is sound."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if record.get("run_id") != run_id:
+        return "its run_id is not its file name"
+    if not isinstance(record.get("model_sha256"), str):
+        return "no model_sha256"
+    if "gate" in record and not isinstance(record["gate"], dict):
+        return "its gate verdict is not an object"
+    if not isinstance(record.get("timestamp", ""), str):
+        return "its timestamp is not text"
+    for score in ("acc", "val_acc", "roc_auc"):
+        value = record.get(score, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{score} is not a number"
+    return None
 
 
 def history(store: Store) -> list[dict[str, Any]]:
-    """Return every archived version's metrics, oldest first, without reading any model."""
+    """Return every archived version's metrics, oldest first, without reading any model.
+
+    A metrics file that is not a sound record (damaged, or written by hand) is skipped
+    with a warning naming it: one bad file must not hide the others.
+    """
     keys = [k for k in store.list_keys(METRICS_PREFIX) if k.endswith(".json")]
     run_ids = [k[len(METRICS_PREFIX) : -len(".json")] for k in keys]
+
+    def read(run_id: str) -> dict[str, Any] | None:
+        try:
+            return read_metrics(store, run_id)
+        except ObjectNotFound:
+            return None  # deleted since the listing
+        except PipelineError as exc:  # ConfigError (a bad name) included
+            log.warning("skipping %s", exc)  # names the file; a bad name is quoted by ascii()
+            return None
+
     # A bucket answers one small GET per version; a few in flight hide the round trips.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        records = list(pool.map(lambda run_id: read_metrics(store, run_id), run_ids))
+        records = [r for r in pool.map(read, run_ids) if r is not None]
     return sorted(records, key=_trained_order)
 
 
@@ -166,59 +285,52 @@ def promoted_before(
     return earlier[-1] if earlier else None
 
 
-def live_run_id(store: Store) -> str | None:
-    """Return the run id ``latest.joblib`` is a copy of, checked by sha256; None if no model.
+def promoted_version(store: Store) -> tuple[str, str] | None:
+    """Return (run id, model sha256) of the promoted version: what ``latest.json`` names.
 
-    ``latest.json`` says which version is live; it is trusted only when the sha256 of
-    ``latest.joblib`` matches that version's metrics. If a run died between writing
-    the two, the archive is searched for the version with that sha256.
+    The pointer is the one source of truth; ``latest.joblib`` is never consulted, so a
+    damaged copy cannot hide which version is promoted. A store written before the
+    pointer existed falls back, once, to the archived version whose sha256 its
+    ``latest.joblib`` has. None when nothing names a version.
     """
+    pointer = live_pointer(store)
+    if pointer is not None:
+        run_id, sha256 = pointer.get("run_id"), pointer.get("model_sha256")
+        try:
+            check_run_id(run_id)
+        except ConfigError:
+            log.warning("%s names no valid run id: ignored", store.url(LATEST_POINTER_KEY))
+            return None
+        if isinstance(sha256, str):
+            return run_id, sha256
+    return _promoted_before_the_pointer(store)
+
+
+def _promoted_before_the_pointer(store: Store) -> tuple[str, str] | None:
     try:
         live_sha = sha256_bytes(store.read_bytes(LATEST_MODEL_KEY))
     except ObjectNotFound:
         return None
-    try:
-        pointer = json.loads(store.read_bytes(LATEST_POINTER_KEY))
-        if read_metrics(store, pointer["run_id"]).get("model_sha256") == live_sha:
-            return pointer["run_id"]
-    except (ObjectNotFound, ValueError, KeyError, TypeError):
-        pass
-    matches = [m["run_id"] for m in history(store) if m.get("model_sha256") == live_sha]
+    matches = [m for m in history(store) if m.get("model_sha256") == live_sha]
     if not matches:
-        raise PipelineError(f"{store.url(LATEST_MODEL_KEY)} matches no archived version")
-    return matches[-1]
-
-
-def promoted_version(store: Store) -> tuple[str, str] | None:
-    """Return (run id, model sha256) of the promoted version, as the store records it.
-
-    ``latest.json`` is the record; a store from before it existed (or a damaged one)
-    falls back to the archived version whose sha256 ``latest.joblib`` has. None when
-    neither names a version.
-    """
-    pointer = live_pointer(store)
-    if isinstance(pointer, dict):
-        run_id, sha256 = pointer.get("run_id"), pointer.get("model_sha256")
-        if isinstance(run_id, str) and isinstance(sha256, str):
-            return run_id, sha256
-    try:
-        run_id = live_run_id(store)
-    except PipelineError:
+        log.warning("%s matches no archived version", store.url(LATEST_MODEL_KEY))
         return None
-    if run_id is None:
-        return None
-    return run_id, read_metrics(store, run_id).get("model_sha256") or ""
+    return matches[-1]["run_id"], live_sha
+
+
+def live_run_id(store: Store) -> str | None:
+    """Return the promoted version's run id, or None if none is."""
+    promoted = promoted_version(store)
+    return promoted[0] if promoted else None
 
 
 def live_pointer(store: Store) -> dict[str, Any] | None:
-    """Return ``latest.json`` (which version is live, when and why) without reading a model.
-
-    For display; ``live_run_id`` is the checked answer.
-    """
+    """Return ``latest.json`` (which version is promoted, when and why), or None."""
     try:
-        return json.loads(store.read_bytes(LATEST_POINTER_KEY))
+        pointer = json.loads(store.read_bytes(LATEST_POINTER_KEY))
     except (ObjectNotFound, ValueError):
         return None
+    return pointer if isinstance(pointer, dict) else None
 
 
 def live_training_dataset(store: Store) -> bytes | None:
@@ -226,19 +338,25 @@ def live_training_dataset(store: Store) -> bytes | None:
     live = live_run_id(store)
     if live is None:
         return None
-    sha = (read_metrics(store, live).get("dataset") or {}).get("sha256")
-    if not sha or not store.exists(dataset_key(sha)):
+    try:
+        dataset = read_metrics(store, live).get("dataset")
+    except (ObjectNotFound, PipelineError):
+        return None
+    sha = dataset.get("sha256") if isinstance(dataset, dict) else None
+    if not isinstance(sha, str) or not store.exists(dataset_key(sha)):
         return None
     return store.read_bytes(dataset_key(sha))
 
 
 def previous_version(store: Store) -> str:
-    """Return the newest promotable version trained before the live one."""
+    """Return the newest promotable version trained before the promoted one."""
     live = live_run_id(store)
     if live is None:
-        raise RollbackError("no live model: nothing to roll back from")
+        raise RollbackError("no promoted version in the store's record: name one with --to")
     versions = history(store)
-    live_metrics = next(m for m in versions if m.get("run_id") == live)
+    live_metrics = next((m for m in versions if m.get("run_id") == live), None)
+    if live_metrics is None:
+        raise RollbackError(f"the promoted version {live} has no sound metrics: use --to")
     previous = promoted_before(versions, live_metrics)
     if previous is None:
         raise RollbackError(f"no version passed by the gate was trained before live {live}")
@@ -246,7 +364,12 @@ def previous_version(store: Store) -> str:
 
 
 def rollback(store: Store, run_id: str, *, force: bool = False) -> dict[str, Any]:
-    """Make an archived version live again after checking it exists and is intact."""
+    """Make an archived version live again after checking it exists and is intact.
+
+    It needs the archive alone: neither ``latest.joblib`` nor the pointer is read, so it
+    works on the day they are damaged.
+    """
+    check_run_id(run_id)
     try:
         metrics = read_metrics(store, run_id)
     except ObjectNotFound:
