@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import threading
 import time
 from typing import Any
 
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from heartml import artifacts, config, events, logs, registry, serving
 from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError, RequestError
@@ -70,11 +73,79 @@ def _metrics(read: Any) -> dict[str, Any] | None:
 
 # Cloud Functions names the entry point in FUNCTION_TARGET; the event consumers,
 # deployed from this same source, have no use for the model.
-if os.environ.get("FUNCTION_TARGET", "predict_handler") == "predict_handler":
+SERVES_PREDICTIONS = os.environ.get("FUNCTION_TARGET", "predict_handler") == "predict_handler"
+if SERVES_PREDICTIONS:
     MODEL, MODEL_ERROR = _load_served_model()
 else:
     MODEL, MODEL_ERROR = None, "this instance serves events, not predictions"
 PINNED = bool(os.environ.get(serving.SERVED_RUN_ID_ENV))
+# A failed load is tried again on a later request (no thread: CPU is throttled between
+# requests), after 1, 2, 4 ... 60 s; until then the instance answers 503 with Retry-After.
+RETRY_MAX_SECONDS = 60.0
+_retry = {"attempts": 1, "next_at": time.monotonic() + 1.0}
+_retry_lock = threading.Lock()
+
+
+def _retry_in() -> int:
+    """Seconds until the next load attempt (for Retry-After), at least 1."""
+    return max(1, math.ceil(_retry["next_at"] - time.monotonic()))
+
+
+def _ensure_model() -> None:
+    """Try the load again if one failed and its backoff is over; one request does it."""
+    global MODEL, MODEL_ERROR
+    if MODEL is not None or not SERVES_PREDICTIONS or time.monotonic() < _retry["next_at"]:
+        return
+    if not _retry_lock.acquire(blocking=False):
+        return  # another request is loading it
+    try:
+        model, error = _load_served_model()
+        if model is not None:
+            MODEL, MODEL_ERROR = model, None
+            log.info("model loaded after %d failed attempt(s)", _retry["attempts"])
+            return
+        MODEL_ERROR = error
+        _retry["attempts"] += 1
+        delay = min(RETRY_MAX_SECONDS, 2.0 ** (_retry["attempts"] - 1))
+        _retry["next_at"] = time.monotonic() + delay
+    finally:
+        _retry_lock.release()
+
+
+def _install_error_handling() -> None:
+    """Answer framework-level failures in JSON, and keep request bytes out of the logs.
+
+    A malformed body (say a broken ``Transfer-Encoding: chunked``) fails inside the
+    server before or after the handler; Flask would answer an HTML 500 and log a
+    traceback quoting the offending bytes. The app is reachable here because
+    functions-framework imports this module inside its application context.
+    """
+    if not flask.has_app_context():
+        return
+    app = flask.current_app._get_current_object()
+    app.logger.disabled = True  # its tracebacks quote request bytes; _framework_error logs
+    app.register_error_handler(Exception, _framework_error)
+    app.register_error_handler(500, _framework_error)
+
+
+def _framework_error(exc: Exception) -> tuple[dict[str, Any], int]:
+    original = getattr(exc, "original_exception", None) or exc
+    if isinstance(original, HTTPException) and (original.code or 500) < 500:
+        log.warning("request refused by the framework: %s", type(original).__name__)
+        return _error("request", original.name.lower(), original.code or 400)
+    if type(original).__module__.startswith(("gunicorn.http", "werkzeug")):
+        # The exception's type only: its text may quote the request's bytes.
+        log.warning("request body unreadable: %s", type(original).__name__)
+        return _error("body", "could not be read: the request is malformed", 400)
+    if isinstance(original, PipelineError):
+        # Our own messages name no request data (an event consumer asking for redelivery).
+        log.error("%s: %s", type(original).__name__, original)
+    else:
+        log.error("unexpected %s while serving a request", type(original).__name__)
+    return _error("server", "internal error", 500)
+
+
+_install_error_handling()
 
 
 def _error(field: str, message: str, status: int) -> tuple[dict[str, Any], int]:
@@ -87,7 +158,8 @@ def _promoted() -> dict[str, Any] | None:
     if not uri:
         return None
     try:
-        pointer = registry.live_pointer(open_store(uri, timeout=PROMOTED_READ_TIMEOUT_SECONDS))
+        timeout = min(PROMOTED_READ_TIMEOUT_SECONDS, config.store_timeout())
+        pointer = registry.live_pointer(open_store(uri, timeout=timeout))
     except PipelineError as exc:
         log.warning("the promoted version could not be read: %s", exc)
         return None
@@ -104,6 +176,7 @@ def _health() -> tuple[dict[str, Any], int]:
         return {
             "status": "unavailable",
             "error": {"field": "model", "message": MODEL_ERROR},
+            "retry": {"attempts": _retry["attempts"], "next_in_seconds": _retry_in()},
             "promoted": _promoted(),
         }, 503
     metrics = MODEL.metrics or {}
@@ -136,13 +209,19 @@ def _predict(request: flask.Request) -> tuple[dict[str, Any], int]:
         return _error("Content-Type", "must be application/json", 415)
     if (request.content_length or 0) > serving.MAX_BODY_BYTES:
         return _error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413)
-    raw = request.stream.read(serving.MAX_BODY_BYTES + 1)
+    try:
+        raw = request.stream.read(serving.MAX_BODY_BYTES + 1)
+    except Exception as exc:  # the server's body parser: a malformed chunked body, a cut upload
+        log.warning("request body unreadable: %s", type(exc).__name__)
+        return _error("body", "could not be read: the request is malformed", 400)
     if len(raw) > serving.MAX_BODY_BYTES:
         return _error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413)
     if not raw.strip():
         return _error("body", 'is empty; send a JSON record or {"instances": [...]}', 400)
     try:
-        body = json.loads(raw)
+        body = serving.parse_json(raw)
+    except RequestError as exc:
+        return _error(exc.field, exc.problem, exc.status)
     except (ValueError, RecursionError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
         return _error("body", f"is not valid JSON{where}", 400)
@@ -158,6 +237,7 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     """POST: predict one record or a batch. GET: health and the live model's metadata."""
     started = time.perf_counter()
     headers = {}
+    _ensure_model()
     if request.method == "POST":
         body, status = _predict(request)
     elif request.method in ("GET", "HEAD"):
@@ -165,6 +245,8 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     else:
         body, status = _error("method", f"{request.method} is not allowed; use GET or POST", 405)
         headers["Allow"] = ALLOWED_METHODS
+    if status == 503 and MODEL is None and SERVES_PREDICTIONS:
+        headers["Retry-After"] = str(_retry_in())
     error = body.get("error") if status >= 400 else None
     summary = f"{request.method} {status}" + (
         f" {error['field']}: {error['message']}" if error else ""

@@ -20,6 +20,7 @@ has its answers turned around here, in one place.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import warnings
@@ -293,6 +294,24 @@ def load_from_store(store: Store, pin: Pin | None = None) -> LoadedModel:
         model.label_coding["class_1"],
     )
     return model
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a request body, refusing a key given twice (which would silently win) by name.
+
+    Integers are read as floats, so a 5,000-digit number is "not finite", named by its
+    field, instead of tripping Python's integer-digit limit.
+    """
+    return json.loads(raw, object_pairs_hook=_unique_keys, parse_int=float)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise RequestError(key[:64], "is given twice; send each field once")
+        seen[key] = value
+    return seen
 
 
 def parse_record(body: Any, where: str = "") -> list[float | None]:

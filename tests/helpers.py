@@ -131,7 +131,7 @@ def serve_function(
                 f"functions-framework exited {process.returncode}:\n{log_path.read_text()}"
             )
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=10)  # a GET during a store outage may take seconds
             return ServedFunction(url=url, process=process, log_path=log_path)
         except requests.ConnectionError:
             time.sleep(0.05)  # polling for readiness against a deadline, not guessing
