@@ -60,9 +60,35 @@ def _parse(source: Callable[[], Any], where: str) -> pd.DataFrame:
         raise DatasetError(f"dataset {where} does not exist") from None
     except OSError as exc:  # a folder, no permission
         raise DatasetError(f"cannot read dataset {where}: {exc.strerror or exc}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise DatasetError(
+            f"dataset {where} is not a readable CSV: {_not_utf8(source())}"
+        ) from None
+    except pd.errors.ParserError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetError(f"dataset {where} is not a readable CSV: {reason}") from None
+
+
+# What a file that is not UTF-8 text usually is, by its first bytes.
+SIGNATURES = (
+    (b"\x1f\x8b", "it is gzip-compressed; decompress it (gunzip) and publish the .csv"),
+    (b"PK\x03\x04", "it is a zip archive (or an Excel workbook); export the sheet as CSV"),
+    (b"\xff\xfe", "it is UTF-16 text; save it as UTF-8"),
+    (b"\xfe\xff", "it is UTF-16 text; save it as UTF-8"),
+)
+
+
+def _not_utf8(source: Any) -> str:
+    """Name why a file is not UTF-8 text, from its first bytes (only after a decode failed)."""
+    if isinstance(source, io.BytesIO):
+        head = source.getvalue()[:4]
+    else:
+        with open(source, "rb") as file:
+            head = file.read(4)
+    for signature, reason in SIGNATURES:
+        if head.startswith(signature):
+            return reason
+    return "it is not UTF-8 text; save it as UTF-8"
 
 
 def evaluation_bytes(x: pd.DataFrame, y: pd.Series) -> bytes:

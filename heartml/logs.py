@@ -29,6 +29,26 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, separators=(",", ":"), default=str)
 
 
+class OneLineFormatter(logging.Formatter):
+    """A plain log line whose line breaks are escaped, for the steps' logs on a runner.
+
+    GitHub reads a line of a job's log that starts with ``::`` as a workflow command
+    (an annotation, a mask, an output). Text from the data or the store may hold a line
+    break followed by such a command; escaped here, every record stays one line that
+    starts with its timestamp, so nothing it quotes can start a command.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def quote(value: Any, limit: int = 60) -> str:
+    """Show a value from the data or the store in a message: quoted, escaped, cut short."""
+    if isinstance(value, str):
+        return ascii(value[:limit]) + ("…" if len(value) > limit else "")
+    return ascii(value)[:limit]
+
+
 def configure(level: int = logging.INFO) -> None:
     """Send every log record to stdout as a Cloud Logging JSON line."""
     handler = logging.StreamHandler(sys.stdout)

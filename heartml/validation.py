@@ -33,6 +33,7 @@ from heartml.features import (
     SPECS,
     has_disease,
 )
+from heartml.logs import quote
 from heartml.store import open_store
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class Finding:
 
     def line(self) -> str:
         where = f"{self.column}: " if self.column else ""
-        shown = f" (e.g. {', '.join(map(str, self.examples))})" if self.examples else ""
+        shown = f" (e.g. {', '.join(map(quote, self.examples))})" if self.examples else ""
         return f"[{self.check}] {where}{self.message}{shown}"
 
 
@@ -175,7 +176,7 @@ def validate(
         errors.append(Finding("columns", None, f"missing column(s): {', '.join(missing)}{hint}"))
     extra = [c for c in columns if c not in DATASET_COLUMNS]
     if extra:
-        finding = Finding("columns", None, f"unexpected column(s): {', '.join(extra)}")
+        finding = Finding("columns", None, f"unexpected column(s): {', '.join(map(quote, extra))}")
         (errors if params.extra_columns == "error" else warnings).append(finding)
 
     if len(frame) < params.min_rows:

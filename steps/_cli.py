@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from heartml.errors import PipelineError
+from heartml.logs import OneLineFormatter
 
 log = logging.getLogger("steps")
 
@@ -32,9 +33,9 @@ def annotation_text(exc: Exception) -> str:
 
 def run(step: str, main: Callable[[], None]) -> int:
     """Run a step's body; on a PipelineError log one line, annotate GitHub, return 1."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     try:
         main()
     except PipelineError as exc:
