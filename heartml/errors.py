@@ -53,3 +53,8 @@ class RequestError(PipelineError):
 
 class DownstreamUnavailable(PipelineError):
     """GitHub or Slack could not be reached or kept failing; a redelivery may succeed."""
+
+
+class DownstreamRefused(PipelineError):
+    """GitHub or Slack cannot be reached as configured (a redirect loop, a malformed URL or
+    token); a redelivery cannot help. The message never quotes the URL's path or a token."""

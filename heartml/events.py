@@ -18,17 +18,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import random
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from heartml import config, registry
-from heartml.errors import DownstreamUnavailable, ObjectExists
+from heartml.errors import (
+    DownstreamRefused,
+    DownstreamUnavailable,
+    ObjectExists,
+    ObjectNotFound,
+    PipelineError,
+)
 from heartml.store import GCSStore, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -87,34 +93,71 @@ def storage_object(event: Any) -> StorageObject | None:
 def post_json(
     url: str, body: dict[str, Any], headers: dict[str, str], policy: RetryPolicy
 ) -> requests.Response:
-    """POST with retries on refused connections, timeouts and 5xx; return the final answer.
+    """POST with retries; return the final answer.
 
-    A 4xx is returned at once (a retry cannot fix it). Raises DownstreamUnavailable
-    when every attempt failed or the time budget ran out.
+    Retried: refused connections, timeouts, 5xx, 429 and GitHub's rate-limit 403, waiting
+    at least what a ``Retry-After`` asks. Any other 4xx is returned at once (a retry
+    cannot fix it). Raises DownstreamUnavailable when every attempt failed or the time
+    budget would run out (the event goes back to Eventarc, which redelivers), and
+    DownstreamRefused when the call cannot be made as configured. No message quotes the
+    URL's path (a webhook's secret) or a header (a token).
     """
     deadline = time.monotonic() + policy.budget
     problem = "no attempt made"
     for attempt in range(1, policy.attempts + 1):
+        wait = 0.0
         try:
-            response = requests.post(url, json=body, headers=headers, timeout=policy.timeout)
-            if response.status_code < 500:
+            timeout = max(0.1, min(policy.timeout, deadline - time.monotonic()))
+            response = requests.post(url, json=body, headers=headers, timeout=timeout)
+            if not _retryable(response):
                 return response
             problem = f"HTTP {response.status_code}"
+            wait = _retry_after(response)
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = type(exc).__name__
-        delay = policy.base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4)
+        except requests.TooManyRedirects:
+            raise DownstreamRefused(f"{_host(url)} redirects in a loop") from None
+        except (requests.RequestException, ValueError) as exc:  # bad URL, header or token
+            raise DownstreamRefused(
+                f"cannot call {_host(url)} as configured ({type(exc).__name__}); "
+                "check the URL and the token (stray whitespace?)"
+            ) from None
+        delay = max(wait, policy.base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4))
         if attempt == policy.attempts or time.monotonic() + delay > deadline:
             break
         log.warning(
             "%s answered %s (attempt %d); retrying in %.2f s", _host(url), problem, attempt, delay
         )
-        time.sleep(delay)
+        time.sleep(delay)  # the backoff (or the downstream's own Retry-After), not a guess
     raise DownstreamUnavailable(f"{_host(url)} unavailable after {attempt} attempt(s): {problem}")
 
 
+def _retryable(response: requests.Response) -> bool:
+    if response.status_code >= 500 or response.status_code == 429:
+        return True
+    # GitHub answers its rate limits with 403 (secondary limits with 429 or 403).
+    return response.status_code == 403 and (
+        response.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in response.headers
+    )
+
+
+def _retry_after(response: requests.Response) -> float:
+    """Seconds a downstream asked to wait (``Retry-After``, or GitHub's reset time)."""
+    value = response.headers.get("retry-after", "")
+    if value.strip().isdigit():
+        return float(value)
+    reset = response.headers.get("x-ratelimit-reset", "")
+    if reset.strip().isdigit():
+        return max(0.0, float(reset) - time.time())
+    return 0.0
+
+
 def _host(url: str) -> str:
-    """Name a downstream without its path, which for a webhook is the secret."""
-    return "/".join(url.split("/")[:3])
+    """Name a downstream by scheme and host only: for a webhook the path is the secret."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or not parts.scheme or not parts.hostname:
+        return "the configured URL"
+    return f"{parts.scheme}://{parts.hostname}"
 
 
 @functools.cache
@@ -159,12 +202,31 @@ def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
         log.info("event %s already handled: no second dispatch", obj.event_id)
         return "duplicate"
     repository = config.get("GITHUB_REPOSITORY")
-    token = config.get("GITHUB_TOKEN")
+    token = config.get("GITHUB_TOKEN").strip()  # a secret saved with `echo` ends in a newline
     if "/" not in repository or not token:
         log.error("cannot dispatch: set GITHUB_REPOSITORY (owner/repo) and GITHUB_TOKEN")
         return "misconfigured"
     api = config.get("GITHUB_API_URL").rstrip("/")
-    response = post_json(
+    try:
+        response = _dispatch(api, repository, token, obj, policy)
+    except DownstreamRefused as exc:
+        log.error("dispatch not sent: %s", exc)
+        return "refused"
+    if response.status_code != 204:
+        # 401, 403, 404, 422: the token or repository is wrong; a redelivery cannot help.
+        log.error("GitHub refused the dispatch for %s: HTTP %d", repository, response.status_code)
+        return "refused"
+    _mark(store, "dataset", obj.event_id)
+    log.info(
+        "dispatched %s to %s for generation %s", DISPATCH_EVENT_TYPE, repository, obj.generation
+    )
+    return "dispatched"
+
+
+def _dispatch(
+    api: str, repository: str, token: str, obj: StorageObject, policy: RetryPolicy | None
+) -> requests.Response:
+    return post_json(
         f"{api}/repos/{repository}/dispatches",
         {
             "event_type": DISPATCH_EVENT_TYPE,
@@ -181,15 +243,6 @@ def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
         },
         policy or RetryPolicy.from_env(),
     )
-    if response.status_code != 204:
-        # 401, 403, 404, 422: the token or repository is wrong; a redelivery cannot help.
-        log.error("GitHub refused the dispatch for %s: HTTP %d", repository, response.status_code)
-        return "refused"
-    _mark(store, "dataset", obj.event_id)
-    log.info(
-        "dispatched %s to %s for generation %s", DISPATCH_EVENT_TYPE, repository, obj.generation
-    )
-    return "dispatched"
 
 
 @dataclass(frozen=True)
@@ -283,24 +336,34 @@ def handle_metrics_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
     if _once(store, "metrics", obj.event_id):
         log.info("event %s already handled: no second alert", obj.event_id)
         return "duplicate"
+    run_id = key[len(registry.METRICS_PREFIX) : -len(".json")]
     try:
-        metrics = json.loads(store.read_bytes(key))
-    except ValueError:
-        log.warning("ignored %s: not valid JSON", key)
-        return "ignored"
+        metrics = registry.read_metrics(store, run_id)
+    except ObjectNotFound:
+        log.warning("ignored event %s: %s was deleted before delivery", obj.event_id, key)
+        return "gone"
+    except PipelineError as exc:
+        # A poison event: every redelivery would fail the same way. Logged once, acknowledged.
+        log.error("ignored event %s: %s", obj.event_id, exc)
+        _mark(store, "metrics", obj.event_id)
+        return "poison"
     previous = registry.promoted_before(registry.history(store), metrics)
     reasons = alert_reasons(metrics, previous, AlertThresholds.from_env())
     if not reasons:
         _mark(store, "metrics", obj.event_id)
         log.info("run %s needs no alert", metrics.get("run_id"))
         return "quiet"
-    webhook = config.get("SLACK_WEBHOOK_URL")
+    webhook = config.get("SLACK_WEBHOOK_URL").strip()
     if not webhook:
         log.error("alert for run %s not sent: set SLACK_WEBHOOK_URL", metrics.get("run_id"))
         return "misconfigured"
-    response = post_json(
-        webhook, slack_message(metrics, reasons), {}, policy or RetryPolicy.from_env()
-    )
+    try:
+        response = post_json(
+            webhook, slack_message(metrics, reasons), {}, policy or RetryPolicy.from_env()
+        )
+    except DownstreamRefused as exc:
+        log.error("alert for run %s not sent: %s", metrics.get("run_id"), exc)
+        return "refused"
     if response.status_code >= 400:
         log.error("Slack refused the alert: HTTP %d", response.status_code)
         return "refused"

@@ -280,3 +280,112 @@ def test_slack_down_hands_the_event_back(metrics_function, gcs_uri, httpserver) 
     assert deliver(metrics_function, event).status_code == 500
     assert len(httpserver.log) == 4  # the default of four attempts
     assert "/services/T0/B0/secret" not in metrics_function.log()
+
+
+def test_a_429_with_retry_after_is_retried_not_acknowledged(
+    dataset_function, gcs_uri, httpserver
+) -> None:
+    httpserver.expect_ordered_request(DISPATCH_PATH).respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "0"}
+    )
+    httpserver.expect_ordered_request(DISPATCH_PATH).respond_with_data(
+        "rate limited", status=403, headers={"x-ratelimit-remaining": "0"}
+    )
+    httpserver.expect_ordered_request(DISPATCH_PATH).respond_with_data("", status=204)
+    open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
+    event = finalize_event(gcs_uri, "dataset.csv", "evt-429")
+    assert deliver(dataset_function, event).status_code == 200
+    assert [response.status_code for _, response in httpserver.log] == [429, 403, 204]
+
+
+def test_a_retry_after_beyond_the_budget_hands_the_event_back(
+    dataset_function, gcs_uri, httpserver
+) -> None:
+    httpserver.expect_request(DISPATCH_PATH).respond_with_data(
+        "", status=429, headers={"Retry-After": "3600"}
+    )
+    open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
+    event = finalize_event(gcs_uri, "dataset.csv", "evt-later")
+    assert deliver(dataset_function, event).status_code == 500  # Eventarc redelivers later
+    assert len(httpserver.log) == 1
+
+
+def test_a_redirect_loop_is_refused_and_acknowledged(dataset_function, gcs_uri, httpserver):
+    httpserver.expect_request(DISPATCH_PATH).respond_with_data(
+        "", status=307, headers={"Location": DISPATCH_PATH}
+    )
+    open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
+    event = finalize_event(gcs_uri, "dataset.csv", "evt-loop")
+    assert deliver(dataset_function, event).status_code == 200
+    assert "redirects in a loop" in dataset_function.log()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "secret"),
+    [
+        ("GITHUB_TOKEN", "ghp_secret_with_a_bad\ncharacter", "ghp_secret_with_a_bad"),
+        ("GITHUB_API_URL", "api.github.example/secret-path-9876", "secret-path-9876"),
+    ],
+)
+def test_a_misconfigured_secret_never_reaches_a_log(
+    tmp_path, gcs_uri, setting, value, secret
+) -> None:
+    env = {
+        "FUNCTION_TARGET": "on_dataset_uploaded",
+        "PIPELINE_STORE": gcs_uri,
+        "GITHUB_API_URL": "http://127.0.0.1:9",
+        "GITHUB_REPOSITORY": "owner/repo",
+        "GITHUB_TOKEN": TOKEN,
+        setting: value,
+    }
+    function = serve_function(tmp_path, target="on_dataset_uploaded", **env)
+    try:
+        open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
+        event = finalize_event(gcs_uri, "dataset.csv", f"evt-{setting}")
+        assert deliver(function, event).status_code == 200  # refused, acknowledged
+    finally:
+        stop_function(function.process)
+    log = function.log()
+    assert "not sent" in log or "refused" in log
+    assert secret not in log and TOKEN not in log
+
+
+def test_a_trailing_newline_on_the_token_is_forgiven(tmp_path, gcs_uri, httpserver) -> None:
+    httpserver.expect_request(DISPATCH_PATH).respond_with_data("", status=204)
+    function = serve_function(
+        tmp_path, target="on_dataset_uploaded", FUNCTION_TARGET="on_dataset_uploaded",
+        PIPELINE_STORE=gcs_uri, GITHUB_API_URL=httpserver.url_for("/").rstrip("/"),
+        GITHUB_REPOSITORY="owner/repo", GITHUB_TOKEN=TOKEN + "\n",
+    )  # fmt: skip
+    try:
+        open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
+        assert (
+            deliver(function, finalize_event(gcs_uri, "dataset.csv", "evt-nl")).status_code == 200
+        )
+    finally:
+        stop_function(function.process)
+    [(request, _)] = httpserver.log
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize(
+    "content", [b"[1, 2]", b'{"run_id": "bad-1", "roc_auc": "high"}', b"{", None]
+)
+def test_a_poison_metrics_event_is_logged_once_and_acknowledged(
+    metrics_function, gcs_uri, httpserver, content
+) -> None:
+    httpserver.expect_request("/services/T0/B0/secret").respond_with_data("ok")
+    store = open_store(gcs_uri)
+    key = registry.metrics_key("bad-1")
+    store.write_bytes(key, content or b"{}")
+    event = finalize_event(gcs_uri, key, "evt-poison")
+    if content is None:  # deleted before delivery
+        storage.Client(project="x").bucket(BUCKET).blob(f"{store.prefix}/{key}").delete()
+    assert deliver(metrics_function, event).status_code == 200
+    assert deliver(metrics_function, event).status_code == 200
+    # Other alerts still flow.
+    weak = _land(gcs_uri, _metrics("104-1", "2026-11-05T08:00:00Z", 0.70, 0.70))
+    assert deliver(metrics_function, weak).status_code == 200
+    assert len(httpserver.log) == 1
+    if content is not None:
+        assert metrics_function.log().count("ignored event evt-poison") == 1
