@@ -104,6 +104,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("NOTIFY_RETRY_BASE_SECONDS", float, 0.5, "first backoff"),
         Setting("NOTIFY_TIMEOUT_SECONDS", float, 10.0, "seconds per call"),
         Setting("NOTIFY_BUDGET_SECONDS", float, 30.0, "seconds for all tries"),
+        Setting("NOTIFY_CLAIM_STALE_SECONDS", float, 120.0, "a claim older is abandoned"),
         Setting("GITHUB_REPOSITORY", str, "", "owner/repo to dispatch to"),
         Setting("GITHUB_TOKEN", str, "", "token for repository_dispatch", secret=True),
         Setting("GITHUB_API_URL", str, "https://api.github.com", "GitHub's API"),

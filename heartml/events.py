@@ -7,20 +7,35 @@ Two Cloud Storage "object finalized" consumers (entry points in main.py):
 - a new ``models/metrics/<run id>.json`` posts to a Slack incoming webhook when the
   version is below a floor, fell against the version before it, or was held back.
 
-Both behave as Eventarc expects of a consumer: an event is handled at most once per
-event id (a marker object in the store, written after success), downstream
-failures are retried with backoff within a bounded time, and the function answers
-non-2xx only when a redelivery could help (the downstream is down), never for an
-event of unknown shape or a request GitHub or Slack refused outright.
+Both behave as Eventarc expects of a consumer. What is guaranteed, since the side
+effect is an outside HTTP call that cannot be undone:
+
+- at least once: an event is acknowledged (2xx) only after its call succeeded, or when
+  a redelivery cannot help (an event of unknown shape, a poison metrics file, a call
+  GitHub or Slack refused, a misconfiguration); otherwise it is handed back (5xx) and
+  Eventarc redelivers it;
+- at most once per event id while claims hold: a delivery first claims the event
+  (``events/<handler>/<id>.claim``, created only if absent), sends, writes the done
+  marker and drops the claim; it drops the claim on failure too. A delivery that finds
+  a fresh claim is handed back (another is sending); one that finds a claim older than
+  ``NOTIFY_CLAIM_STALE_SECONDS`` (its holder was killed) takes it over. Two sends are
+  possible only if a holder outlives that limit, or if a call timed out on our side
+  but reached the downstream.
+
+Downstream failures are retried with backoff within a total time budget that no
+call can outlast, however slowly the downstream answers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,14 +122,20 @@ def post_json(
     for attempt in range(1, policy.attempts + 1):
         wait = 0.0
         try:
-            timeout = max(0.1, min(policy.timeout, deadline - time.monotonic()))
-            response = requests.post(url, json=body, headers=headers, timeout=timeout)
+            left = deadline - time.monotonic()
+            timeout = max(0.1, min(policy.timeout, left))
+            call = _CALLS.submit(requests.post, url, json=body, headers=headers, timeout=timeout)
+            # A per-read timeout restarts with every byte; the budget must not.
+            response = call.result(timeout=max(0.1, left))
             if not _retryable(response):
                 return response
             problem = f"HTTP {response.status_code}"
             wait = _retry_after(response)
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = type(exc).__name__
+        except FuturesTimeout:
+            problem = "no complete answer within the time budget"  # a dripping downstream
+            break
         except requests.TooManyRedirects:
             raise DownstreamRefused(f"{_host(url)} redirects in a loop") from None
         except (requests.RequestException, ValueError) as exc:  # bad URL, header or token
@@ -130,6 +151,11 @@ def post_json(
         )
         time.sleep(delay)  # the backoff (or the downstream's own Retry-After), not a guess
     raise DownstreamUnavailable(f"{_host(url)} unavailable after {attempt} attempt(s): {problem}")
+
+
+# Calls run here so that the caller can stop waiting at the deadline; a call left behind
+# ends at its own read timeout, which is never longer than the budget.
+_CALLS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="downstream")
 
 
 def _retryable(response: requests.Response) -> bool:
@@ -180,15 +206,52 @@ def _store_for(obj: StorageObject) -> tuple[Store, str] | None:
     return store, obj.name[len(prefix) :]
 
 
-def _once(store: Store, handler: str, event_id: str) -> bool:
-    """Tell whether this event was already handled (a marker written after success)."""
-    return store.exists(registry.event_marker_key(handler, event_id))
+def _claim(store: Store, handler: str, event_id: str) -> bool:
+    """Claim an event for this delivery; False when it was already handled.
+
+    Raises DownstreamUnavailable (a 5xx: Eventarc redelivers later) while another
+    delivery holds a fresh claim.
+    """
+    marker = registry.event_marker_key(handler, event_id)
+    if store.exists(marker):
+        return False
+    claim, now = marker + ".claim", time.time()
+    stamp = json.dumps({"claimed_at": now}).encode()
+    try:
+        store.write_bytes(claim, stamp, exclusive=True)
+        return True
+    except ObjectExists:
+        pass
+    try:
+        held_since = float(json.loads(store.read_bytes(claim))["claimed_at"])
+    except (ObjectNotFound, ValueError, KeyError, TypeError):
+        held_since = 0.0  # released meanwhile, or unreadable: treat as stale
+    if now - held_since < config.get("NOTIFY_CLAIM_STALE_SECONDS"):
+        raise DownstreamUnavailable(f"event {event_id} is being handled by another delivery")
+    log.warning("event %s: taking over a claim held since %.0f s ago", event_id, now - held_since)
+    store.write_bytes(claim, stamp)
+    return True
+
+
+def _release(store: Store, handler: str, event_id: str) -> None:
+    with contextlib.suppress(PipelineError):  # a stale claim is taken over later anyway
+        store.delete(registry.event_marker_key(handler, event_id) + ".claim")
 
 
 def _mark(store: Store, handler: str, event_id: str) -> None:
     # A concurrent delivery may have got here first; the work is done either way.
     with contextlib.suppress(ObjectExists):
         store.write_bytes(registry.event_marker_key(handler, event_id), b"", exclusive=True)
+    _release(store, handler, event_id)
+
+
+@contextlib.contextmanager
+def _claimed(store: Store, handler: str, event_id: str) -> Any:
+    """Hold the event's claim while handling it; drop it however the handling ends."""
+    try:
+        yield
+    finally:
+        _release(store, handler, event_id)
 
 
 def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> str:
@@ -198,9 +261,14 @@ def handle_dataset_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
     if located is None or located[1] != registry.DATASET_KEY:
         return "ignored"
     store, _ = located
-    if _once(store, "dataset", obj.event_id):
+    if not _claim(store, "dataset", obj.event_id):
         log.info("event %s already handled: no second dispatch", obj.event_id)
         return "duplicate"
+    with _claimed(store, "dataset", obj.event_id):
+        return _send_dispatch(store, obj, policy)
+
+
+def _send_dispatch(store: Store, obj: StorageObject, policy: RetryPolicy | None) -> str:
     repository = config.get("GITHUB_REPOSITORY")
     token = config.get("GITHUB_TOKEN").strip()  # a secret saved with `echo` ends in a newline
     if "/" not in repository or not token:
@@ -333,9 +401,14 @@ def handle_metrics_uploaded(event: Any, policy: RetryPolicy | None = None) -> st
     store, key = located
     if not (key.startswith(registry.METRICS_PREFIX) and key.endswith(".json")):
         return "ignored"
-    if _once(store, "metrics", obj.event_id):
+    if not _claim(store, "metrics", obj.event_id):
         log.info("event %s already handled: no second alert", obj.event_id)
         return "duplicate"
+    with _claimed(store, "metrics", obj.event_id):
+        return _send_alert(store, key, obj, policy)
+
+
+def _send_alert(store: Store, key: str, obj: StorageObject, policy: RetryPolicy | None) -> str:
     run_id = key[len(registry.METRICS_PREFIX) : -len(".json")]
     try:
         metrics = registry.read_metrics(store, run_id)

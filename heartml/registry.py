@@ -71,7 +71,12 @@ def model_key(run_id: str) -> str:
 
 
 def event_marker_key(handler: str, event_id: str) -> str:
-    """Return the key that marks an event as handled by one consumer (see heartml.events)."""
+    """Return the key that marks an event as handled by one consumer (see heartml.events).
+
+    An id that is not plain text for a key (a slash, "..") is named by its sha256 instead.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,199}", event_id):
+        event_id = "sha256-" + sha256_bytes(event_id.encode())
     return f"{EVENTS_PREFIX}{handler}/{event_id}"
 
 

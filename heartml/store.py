@@ -12,6 +12,7 @@ same two guarantees the rest of the pipeline relies on:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -45,6 +46,13 @@ class Store(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool:
         """Tell whether an object is stored under ``key``."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object under ``key``; a missing object is not an error.
+
+        Only the event consumers' claims are ever deleted; versions never are.
+        """
 
     @abstractmethod
     def list_keys(self, prefix: str = "") -> list[str]:
@@ -100,6 +108,12 @@ class LocalStore(Store):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot delete {self.url(key)}: {exc.strerror or exc}") from exc
 
     def list_keys(self, prefix: str = "") -> list[str]:
         if not self.root.is_dir():
@@ -188,6 +202,11 @@ class GCSStore(Store):
         return bool(
             self._call("check", key, lambda: blob.exists(timeout=self._timeout, retry=self._retry))
         )
+
+    def delete(self, key: str) -> None:
+        blob = self._bucket.blob(self._name(key))
+        with contextlib.suppress(ObjectNotFound):
+            self._call("delete", key, lambda: blob.delete(timeout=self._timeout, retry=self._retry))
 
     def list_keys(self, prefix: str = "") -> list[str]:
         full_prefix = self._name(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")

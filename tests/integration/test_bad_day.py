@@ -122,6 +122,9 @@ class InterleavingStore(Store):
     def list_keys(self, prefix: str = "") -> list[str]:
         return self.inner.list_keys(prefix)
 
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
 
 def test_two_promotions_interleaved_end_with_one_answer(local_uri, versions) -> None:
     """C's pointer, then all of D, then C's copy: the pointer (D) wins and the copy follows it.

@@ -6,6 +6,8 @@ GitHub's API and Slack's webhook are real HTTP servers on loopback
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -389,3 +391,93 @@ def test_a_poison_metrics_event_is_logged_once_and_acknowledged(
     assert len(httpserver.log) == 1
     if content is not None:
         assert metrics_function.log().count("ignored event evt-poison") == 1
+
+
+def test_a_dripping_downstream_cannot_hold_a_delivery_past_the_budget(tmp_path, gcs_uri) -> None:
+    """A server that sends its answer one byte at a time: each read is quick, the whole is not."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        listener.settimeout(30)
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                for byte in b"HTTP/1.1 204 No Content\r\nX-Slow: " + b"." * 100:
+                    if stop.wait(0.2):  # one byte every 0.2 s, well inside the read timeout
+                        break
+                    conn.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    function = serve_function(
+        tmp_path, target="on_dataset_uploaded", FUNCTION_TARGET="on_dataset_uploaded",
+        PIPELINE_STORE=gcs_uri, GITHUB_API_URL=f"http://127.0.0.1:{port}",
+        GITHUB_REPOSITORY="owner/repo", GITHUB_TOKEN=TOKEN, NOTIFY_RETRY_ATTEMPTS="1",
+        NOTIFY_TIMEOUT_SECONDS="1", NOTIFY_BUDGET_SECONDS="2",
+    )  # fmt: skip
+    try:
+        open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
+        started = time.monotonic()
+        answer = deliver(function, finalize_event(gcs_uri, "dataset.csv", "evt-drip"))
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        stop_function(function.process)
+        listener.close()
+    assert answer.status_code == 500  # handed back for redelivery
+    assert elapsed < 10, elapsed  # the drip alone would take 20 s
+    assert "no complete answer within the time budget" in function.log()
+
+
+def test_a_fresh_claim_hands_a_concurrent_delivery_back_and_a_stale_one_is_taken_over(
+    dataset_function, gcs_uri, httpserver
+) -> None:
+    httpserver.expect_request(DISPATCH_PATH).respond_with_data("", status=204)
+    store = open_store(gcs_uri)
+    store.write_bytes("dataset.csv", DATASET.read_bytes())
+    claim = registry.event_marker_key("dataset", "evt-claimed") + ".claim"
+    store.write_bytes(claim, json.dumps({"claimed_at": time.time()}).encode())
+    event = finalize_event(gcs_uri, "dataset.csv", "evt-claimed")
+    assert deliver(dataset_function, event).status_code == 500  # another delivery is sending
+    assert _dispatches(httpserver) == []
+    # Its holder was killed long ago: the claim is stale, the event is not lost.
+    store.write_bytes(claim, json.dumps({"claimed_at": time.time() - 3600}).encode())
+    assert deliver(dataset_function, event).status_code == 200
+    assert len(_dispatches(httpserver)) == 1
+    assert not store.exists(claim)
+    assert deliver(dataset_function, event).status_code == 200  # done: not sent again
+    assert len(_dispatches(httpserver)) == 1
+
+
+def test_two_deliveries_at_once_send_once(dataset_function, gcs_uri, httpserver) -> None:
+    """The first delivery's call is held open until the second has been answered."""
+    import threading
+
+    second_answered = threading.Event()
+
+    def slow_github(_request):
+        second_answered.wait(30)
+        return Response(status=204)
+
+    httpserver.expect_request(DISPATCH_PATH).respond_with_handler(slow_github)
+    open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
+    event = finalize_event(gcs_uri, "dataset.csv", "evt-twice")
+    first: dict = {}
+    worker = threading.Thread(target=lambda: first.update(r=deliver(dataset_function, event)))
+    worker.start()
+    claim = registry.event_marker_key("dataset", "evt-twice") + ".claim"
+    store = open_store(gcs_uri)
+    for _ in range(300):  # until the first delivery holds its claim (polled, with a bound)
+        if store.exists(claim):
+            break
+        time.sleep(0.05)
+    second = deliver(dataset_function, event)
+    second_answered.set()
+    worker.join(30)
+    assert second.status_code == 500 and first["r"].status_code == 200
+    assert len(_dispatches(httpserver)) == 1

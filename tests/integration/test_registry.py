@@ -72,6 +72,9 @@ class CountingStore(Store):
     def list_keys(self, prefix: str = "") -> list[str]:
         return self.inner.list_keys(prefix)
 
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
 
 def test_history_lists_every_version_without_reading_a_model(store_uri, tmp_path) -> None:
     _publish(tmp_path, store_uri, "v1")
