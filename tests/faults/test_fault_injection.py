@@ -1,0 +1,171 @@
+"""Fault injection: kill -9 or an error before and after every store write of upload and rollback.
+
+For both stores (a local folder, and gcp-storage-emulator run as its own process) the
+store first holds version v1, promoted. Then ``steps.upload`` publishes v2, or
+``steps.rollback`` goes back to v1 from v2, in a child process that dies (SIGKILL) or
+fails at its Nth write (tests/faults/crash_at_write.py), for every N. After each fault:
+
+- no version archived before it is lost or changed;
+- the store names one promoted version, archived whole (model and metrics agree);
+- an unpinned function reads exactly that version;
+- the step run again finishes (or the version was complete), rollback works both ways,
+  and ``latest.joblib`` then agrees with the pointer.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heartml import registry, serving
+from heartml.artifacts import read_artifacts, sha256_bytes
+from heartml.store import Store, open_store
+from tests.helpers import DATASET, REPO, call_step, free_port, python_env
+
+BUCKET = "heartml-faults"
+UPLOAD_WRITES = 5  # dataset archive, model, metrics, latest.json, latest.joblib
+ROLLBACK_WRITES = 2  # latest.json, latest.joblib
+CASES = [
+    (step, n, when, how)
+    for step, writes in (("upload", UPLOAD_WRITES), ("rollback", ROLLBACK_WRITES))
+    for n in range(1, writes + 1)
+    for when in ("before", "after")
+    for how in ("kill", "error")
+]
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    """gcp-storage-emulator as its own process, as a developer runs it."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("gcp-storage-emulator")
+    process = subprocess.Popen(
+        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
+         "--default-bucket", BUCKET],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)  # polling for readiness against a deadline
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """v1 and v2 trained and gated once: run id -> (artifacts folder, its dataset).
+
+    v2 trains on the data less its last row, so its upload archives a new dataset too.
+    """
+    tmp = tmp_path_factory.mktemp("fault-versions")
+    fewer = tmp / "fewer.csv"
+    fewer.write_bytes(b"\n".join(DATASET.read_bytes().rstrip().splitlines()[:-1]) + b"\n")
+    trained = {}
+    for run_id, data in (("v1", DATASET), ("v2", fewer)):
+        out = tmp / run_id
+        args = ["--path", str(data), "--out", str(out), "--run-id", run_id]
+        assert call_step("train", *args).returncode == 0
+        gate = call_step("gate", "--artifacts", str(out), PIPELINE_STORE=str(tmp / "empty"))
+        assert gate.returncode == 0, gate.stderr
+        trained[run_id] = (out, data)
+    return trained
+
+
+@pytest.fixture(params=["local", "gcs"])
+def store(request, tmp_path, emulator, monkeypatch) -> Store:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
+    if request.param == "local":
+        return open_store(tmp_path / "store")
+    return open_store(f"gs://{BUCKET}/{uuid.uuid4().hex[:10]}")
+
+
+def _publish(store: Store, version: tuple[Path, Path]) -> None:
+    model_bytes, metrics = read_artifacts(version[0])
+    assert registry.publish(store, model_bytes, metrics, version[1].read_bytes())
+
+
+def _step(store: Store, step: str, args: list[str], fault: list[str] | None = None):
+    command = (
+        ["-m", "tests.faults.crash_at_write", *fault, step] if fault else ["-m", f"steps.{step}"]
+    )
+    return subprocess.run(
+        [sys.executable, *command, *args],
+        cwd=REPO,
+        env=python_env(PIPELINE_STORE=store.uri),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _archive(store: Store) -> dict[str, bytes]:
+    return {
+        key: store.read_bytes(key)
+        for key in store.list_keys()
+        if key.startswith(("models/", "datasets/"))
+        and not key.startswith((registry.LATEST_MODEL_KEY, registry.LATEST_POINTER_KEY))
+    }
+
+
+def assert_consistent(store: Store, before: dict[str, bytes]) -> str:
+    """The invariants every fault must leave; returns the promoted run id."""
+    after = _archive(store)
+    for key, data in before.items():
+        assert after.get(key) == data, f"{key} lost or changed"
+    promoted = registry.promoted_version(store)
+    assert promoted is not None
+    run_id, sha256 = promoted
+    metrics = registry.read_metrics(store, run_id)
+    assert metrics["model_sha256"] == sha256
+    assert sha256_bytes(store.read_bytes(registry.model_key(run_id))) == sha256
+    assert serving.load_from_store(store).run_id == run_id
+    return run_id
+
+
+@pytest.mark.parametrize(("step", "n", "when", "how"), CASES)
+def test_a_fault_at_any_write_leaves_a_consistent_recoverable_store(
+    store, versions, tmp_path, step, n, when, how
+) -> None:
+    _publish(store, versions["v1"])
+    if step == "rollback":
+        _publish(store, versions["v2"])
+        args = ["--to", "v1"]
+    else:
+        shutil.copytree(versions["v2"][0], tmp_path / "v2")
+        args = ["--artifacts", str(tmp_path / "v2"), "--path", str(versions["v2"][1])]
+    before = _archive(store)
+
+    faulted = _step(store, step, args, [str(n), when, how])
+    assert faulted.returncode != 0
+    if how == "kill":
+        assert faulted.returncode == -9
+    promoted = assert_consistent(store, before)
+    assert promoted in {"v1", "v2"}
+
+    # Recovery: the step again, then rollback both ways.
+    again = _step(store, step, args)
+    complete = "already exists and is never overwritten" in again.stderr
+    assert again.returncode == 0 or complete, again.stderr
+    expected = "v1" if step == "rollback" else "v2"
+    if again.returncode == 0:
+        assert assert_consistent(store, before) == expected
+    for target in ("v1", "v2"):
+        if store.exists(registry.metrics_key(target)):
+            assert _step(store, "rollback", ["--to", target]).returncode == 0
+            assert assert_consistent(store, before) == target
+            latest = store.read_bytes(registry.LATEST_MODEL_KEY)
+            assert sha256_bytes(latest) == registry.promoted_version(store)[1]
