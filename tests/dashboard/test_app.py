@@ -104,3 +104,12 @@ def test_the_served_version_is_asked_of_the_function_and_a_mismatch_is_shown(
         stop_function(function.process)
     assert app.subheader[0].value == "Promoted: run-2"
     assert app.warning[0].value.startswith("Served: run-1, not the promoted run-2")
+
+
+def test_a_malformed_metrics_file_is_skipped_not_a_crash(monkeypatch, tmp_path) -> None:
+    store = open_store(tmp_path / "store")
+    run_ids = seed_history(store, 3)
+    store.write_bytes("models/metrics/broken-1.json", b'{"run_id": "broken-1", "gate": "yes"}')
+    store.write_bytes("models/metrics/list-1.json", b"[1, 2]")
+    app = run_app(monkeypatch, str(tmp_path / "store"))
+    assert sorted(app.dataframe[-1].value["run_id"]) == sorted(run_ids)  # newest first
