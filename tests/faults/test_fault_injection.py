@@ -169,3 +169,49 @@ def test_a_fault_at_any_write_leaves_a_consistent_recoverable_store(
             assert assert_consistent(store, before) == target
             latest = store.read_bytes(registry.LATEST_MODEL_KEY)
             assert sha256_bytes(latest) == registry.promoted_version(store)[1]
+
+
+@pytest.mark.parametrize("cut", range(1, UPLOAD_WRITES + 1))
+def test_an_upload_cut_mid_body_never_leaves_a_half_written_object(
+    versions, emulator, tmp_path, cut, monkeypatch
+) -> None:
+    """The network drops the cut-th write of steps.upload part way through its body."""
+    from tests.faults.cutting_proxy import CuttingProxy
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
+    uri = f"gs://{BUCKET}/{uuid.uuid4().hex[:10]}"
+    direct = open_store(uri)
+    _publish(direct, versions["v1"])
+    before = _archive(direct)
+    proxy = CuttingProxy(int(emulator.rsplit(":", 1)[1]), cut=cut)
+    shutil.copytree(versions["v2"][0], tmp_path / "v2")
+    args = ["--artifacts", str(tmp_path / "v2"), "--path", str(versions["v2"][1])]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "steps.upload", *args],
+            cwd=REPO,
+            env=python_env(
+                PIPELINE_STORE=uri,
+                STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{proxy.port}",
+                PIPELINE_STORE_TIMEOUT="20",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    promoted = assert_consistent(direct, before)
+    # Either the client's retry carried the write through, or the step failed in one line.
+    assert (result.returncode, promoted) in {(0, "v2"), (1, "v1"), (1, "v2")}, result.stderr
+    for key in direct.list_keys():
+        if key.startswith("models/") and key.endswith(".joblib"):
+            data = direct.read_bytes(key)
+            if key.startswith(("models/v1", "models/v2")):
+                run_id = key.removeprefix("models/").removesuffix(".joblib")
+                if direct.exists(registry.metrics_key(run_id)):
+                    assert (
+                        sha256_bytes(data) == registry.read_metrics(direct, run_id)["model_sha256"]
+                    )
