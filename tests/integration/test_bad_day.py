@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from pathlib import Path
 
 import joblib
@@ -244,3 +245,74 @@ def test_a_malformed_metrics_file_is_skipped_by_name_not_a_crash(
     previous = call_step("rollback", "--previous", PIPELINE_STORE=store_uri)
     assert previous.returncode == 0, previous.stderr
     assert registry.live_run_id(store) == "v2"
+
+
+class WriteSchedule:
+    """Forces the order in which two threads' store writes happen ("ABAB" ...).
+
+    Writes past the schedule, or of a thread that has finished, go through freely.
+    """
+
+    def __init__(self, order: str) -> None:
+        self.order, self.position, self.finished = order, 0, set()
+        self.condition = threading.Condition()
+
+    def turn(self, me: str) -> None:
+        with self.condition:
+            while self.position < len(self.order) and self.order[self.position] != me:
+                if self.order[self.position] in self.finished:
+                    self.position += 1
+                    continue
+                if not self.condition.wait(timeout=30):
+                    raise RuntimeError(f"schedule {self.order} stuck at {self.position}")
+            if self.position < len(self.order):
+                self.position += 1
+            self.condition.notify_all()
+
+    def finish(self, me: str) -> None:
+        with self.condition:
+            self.finished.add(me)
+            self.condition.notify_all()
+
+
+class ScheduledStore(InterleavingStore):
+    def __init__(self, inner: Store, schedule: WriteSchedule, me: str) -> None:
+        super().__init__(inner, None)
+        self.schedule, self.me = schedule, me
+
+    def write_bytes(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+        self.schedule.turn(self.me)
+        self.inner.write_bytes(key, data, exclusive=exclusive)
+
+
+@pytest.mark.parametrize("order", ["AABB", "ABAB", "ABBA", "BAAB", "BABA", "BBAA"])
+def test_every_interleaving_of_two_promotions_ends_with_one_answer(
+    local_uri, versions, order
+) -> None:
+    """Each promotion writes the pointer, then the copy: every order of those four writes."""
+    store = open_store(local_uri)
+    publish_all(store, versions)  # v3 promoted
+    schedule = WriteSchedule(order)
+    errors: list[BaseException] = []
+
+    def promote(me: str, run_id: str) -> None:
+        try:
+            registry.promote(ScheduledStore(store, schedule, me), run_id, reason="rollback")
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            schedule.finish(me)
+
+    threads = [
+        threading.Thread(target=promote, args=("A", "v1")),
+        threading.Thread(target=promote, args=("B", "v2")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    run_id, sha256 = registry.promoted_version(store)
+    assert run_id in {"v1", "v2"}
+    assert sha256_bytes(store.read_bytes(registry.LATEST_MODEL_KEY)) == sha256
+    assert serving.load_from_store(store).run_id == run_id
