@@ -1,9 +1,11 @@
 """Run a step, and fail it at its Nth store write: ``python -m tests.faults.crash_at_write``.
 
-Usage: ``crash_at_write N before|after kill|error STEP ARGS...``. Every store write in
-the process (local folder and Cloud Storage alike) is counted; at the Nth the process
-either dies at once with SIGKILL (no cleanup, no ``finally``, as a killed runner) or the
-write raises StoreError, just before or just after the real write. The step is the real
+Usage: ``crash_at_write N before|after kill|error|kill-store STEP ARGS...``. Every store
+write in the process (local folder and Cloud Storage alike) is counted; at the Nth the
+process either dies at once with SIGKILL (no cleanup, no ``finally``, as a killed
+runner), or the write raises StoreError, or (``kill-store``) the storage emulator whose
+pid is ``$FAULT_EMULATOR_PID`` is killed and the write goes ahead against the dead
+server, just before or just after the real write. The step is the real
 ``steps.<STEP>.main``; nothing in the library knows about this.
 """
 
@@ -24,6 +26,9 @@ def main() -> int:
     count = {"n": 0}
 
     def fault(key: str) -> None:
+        if how == "kill-store":
+            os.kill(int(os.environ["FAULT_EMULATOR_PID"]), signal.SIGKILL)
+            return
         if how == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         raise StoreError(f"injected fault at write {target} ({key})")

@@ -215,3 +215,60 @@ def test_an_upload_cut_mid_body_never_leaves_a_half_written_object(
                     assert (
                         sha256_bytes(data) == registry.read_metrics(direct, run_id)["model_sha256"]
                     )
+
+
+def _start_emulator(port: int, data: Path) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("gcp-storage-emulator")
+    process = subprocess.Popen(
+        [str(exe), "-d", str(data), "start", "--host", "127.0.0.1", "--port", str(port),
+         "--default-bucket", BUCKET],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.05)  # polling for readiness against a deadline
+    raise RuntimeError("the emulator did not start")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("n", range(1, UPLOAD_WRITES + 1))
+def test_the_storage_server_killed_at_any_write_of_an_upload(
+    versions, tmp_path, monkeypatch, n, when
+) -> None:
+    """The emulator (persisting to disk) is killed at a write, then started again."""
+    port, data = free_port(), tmp_path / "gcs-data"
+    emulator = _start_emulator(port, data)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    try:
+        store = open_store(f"gs://{BUCKET}/killed")
+        _publish(store, versions["v1"])
+        before = _archive(store)
+        shutil.copytree(versions["v2"][0], tmp_path / "v2")
+        args = ["--artifacts", str(tmp_path / "v2"), "--path", str(versions["v2"][1])]
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.faults.crash_at_write", str(n), when, "kill-store",
+             "upload", *args],
+            cwd=REPO,
+            env=python_env(
+                PIPELINE_STORE=store.uri,
+                FAULT_EMULATOR_PID=str(emulator.pid),
+                PIPELINE_STORE_TIMEOUT="3",
+            ),
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert emulator.wait(timeout=10) == -9
+        assert result.returncode == 1, result.stderr
+        assert "upload failed: cannot" in result.stderr  # one line naming the store call
+        emulator = _start_emulator(port, data)
+        assert assert_consistent(store, before) in {"v1", "v2"}
+        again = _step(store, "upload", args)
+        assert again.returncode == 0 or "never overwritten" in again.stderr, again.stderr
+        assert _step(store, "rollback", ["--to", "v2"]).returncode == 0
+        assert assert_consistent(store, before) == "v2"
+    finally:
+        emulator.kill()
+        emulator.wait(timeout=10)
