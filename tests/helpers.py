@@ -55,6 +55,31 @@ def checkout_files(into: Path) -> Path:
     return into
 
 
+class DelegatingStore:
+    """A store that hands every call to ``inner``: subclass it to watch or disturb one call."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.uri = inner, inner.uri
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.inner.read_bytes(key)
+
+    def write_bytes(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+        self.inner.write_bytes(key, data, exclusive=exclusive)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        return self.inner.list_keys(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def url(self, key: str) -> str:
+        return self.inner.url(key)
+
+
 def free_port() -> int:
     """Return a TCP port that was free a moment ago on 127.0.0.1."""
     with socket.socket() as sock:

@@ -46,19 +46,7 @@ CASES = [
 def emulator() -> Iterator[str]:
     """gcp-storage-emulator as its own process, as a developer runs it."""
     port = free_port()
-    exe = Path(sys.executable).with_name("gcp-storage-emulator")
-    process = subprocess.Popen(
-        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
-         "--default-bucket", BUCKET],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)  # polling for readiness against a deadline
+    process = _start_emulator(port, None)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
@@ -217,10 +205,13 @@ def test_an_upload_cut_mid_body_never_leaves_a_half_written_object(
                     )
 
 
-def _start_emulator(port: int, data: Path) -> subprocess.Popen:
+def _start_emulator(port: int, data: Path | None) -> subprocess.Popen:
+    """Start the emulator in memory, or persisting to ``data`` so a restart keeps it."""
     exe = Path(sys.executable).with_name("gcp-storage-emulator")
+    where = ["-d", str(data)] if data else []
+    memory = [] if data else ["--in-memory"]
     process = subprocess.Popen(
-        [str(exe), "-d", str(data), "start", "--host", "127.0.0.1", "--port", str(port),
+        [str(exe), *where, "start", "--host", "127.0.0.1", "--port", str(port), *memory,
          "--default-bucket", BUCKET],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip

@@ -19,7 +19,7 @@ from heartml import registry, serving
 from heartml.artifacts import read_artifacts, sha256_bytes
 from heartml.errors import ConfigError, ObjectExists, StoreError
 from heartml.store import Store, open_store
-from tests.helpers import DATASET, call_step
+from tests.helpers import DATASET, DelegatingStore, call_step
 
 RUNS = ("v1", "v2", "v3")
 
@@ -102,29 +102,18 @@ def test_rollback_to_a_named_version_needs_neither_latest_file(store_uri, versio
     assert registry.live_run_id(store) == "v2"
 
 
-class InterleavingStore(Store):
+class InterleavingStore(DelegatingStore):
     """Runs ``meanwhile`` just before it writes ``latest.joblib`` the first time."""
 
     def __init__(self, inner: Store, meanwhile) -> None:
-        self.inner, self.uri, self.meanwhile = inner, inner.uri, meanwhile
-
-    def read_bytes(self, key: str) -> bytes:
-        return self.inner.read_bytes(key)
+        super().__init__(inner)
+        self.meanwhile = meanwhile
 
     def write_bytes(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
         if key == registry.LATEST_MODEL_KEY and self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             meanwhile()
         self.inner.write_bytes(key, data, exclusive=exclusive)
-
-    def exists(self, key: str) -> bool:
-        return self.inner.exists(key)
-
-    def list_keys(self, prefix: str = "") -> list[str]:
-        return self.inner.list_keys(prefix)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
 
 
 def test_two_promotions_interleaved_end_with_one_answer(local_uri, versions) -> None:

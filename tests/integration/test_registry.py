@@ -11,7 +11,7 @@ from heartml import registry, serving
 from heartml.artifacts import read_artifacts, sha256_bytes
 from heartml.errors import StoreError
 from heartml.store import Store, open_store
-from tests.helpers import DATASET, call_step
+from tests.helpers import DATASET, DelegatingStore, call_step
 
 
 def _version(tmp_path: Path, store_uri: str, run_id: str, *, seed: int = 42, **gate_env) -> Path:
@@ -53,27 +53,16 @@ def test_metrics_record_lineage_and_the_verdict(store_uri, tmp_path) -> None:
     )
 
 
-class CountingStore(Store):
+class CountingStore(DelegatingStore):
     """Wraps a store and records every key read, to prove what a reader touched."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner, self.uri, self.reads = inner, inner.uri, []
+        super().__init__(inner)
+        self.reads: list[str] = []
 
     def read_bytes(self, key: str) -> bytes:
         self.reads.append(key)
         return self.inner.read_bytes(key)
-
-    def write_bytes(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
-        self.inner.write_bytes(key, data, exclusive=exclusive)
-
-    def exists(self, key: str) -> bool:
-        return self.inner.exists(key)
-
-    def list_keys(self, prefix: str = "") -> list[str]:
-        return self.inner.list_keys(prefix)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
 
 
 def test_history_lists_every_version_without_reading_a_model(store_uri, tmp_path) -> None:
