@@ -148,6 +148,7 @@ def serve_function(
         text=True,
         start_new_session=True,
     )
+    handle.close()  # the child holds its own copy of the descriptor
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
