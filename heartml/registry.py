@@ -239,8 +239,9 @@ def _record_problem(record: Any, run_id: str) -> str | None:
         return "no model_sha256"
     if "gate" in record and not isinstance(record["gate"], dict):
         return "its gate verdict is not an object"
-    if not isinstance(record.get("timestamp", ""), str):
-        return "its timestamp is not text"
+    timestamp = record.get("timestamp", "")
+    if not isinstance(timestamp, str) or not timestamp.isprintable():
+        return "its timestamp is not one line of text"  # history prints it as it is
     for score in ("acc", "val_acc", "roc_auc"):
         value = record.get(score, 0.0)
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -204,6 +204,7 @@ MALFORMED_METRICS = {
     "gate as text": None,  # filled in from a real record below
     "text for a score": None,
     "a null timestamp": None,
+    "a timestamp with a workflow command": None,
     "not JSON": b"{",
 }
 
@@ -222,6 +223,10 @@ def test_a_malformed_metrics_file_is_skipped_by_name_not_a_crash(
                 "gate as text": {**record, "gate": "yes"},
                 "text for a score": {**record, "roc_auc": "high"},
                 "a null timestamp": {**record, "timestamp": None},
+                "a timestamp with a workflow command": {
+                    **record,
+                    "timestamp": "x\n::error::forged",
+                },
             }[kind]
         ).encode()
     )
@@ -230,6 +235,7 @@ def test_a_malformed_metrics_file_is_skipped_by_name_not_a_crash(
     assert history.returncode == 0, history.stderr
     listed = capsys.readouterr().out.splitlines()[1:]
     assert [row.split()[0] for row in listed] == list(RUNS)
+    assert not any(row.startswith("::") for row in listed)
     assert "skipping" in history.stderr and "v2-bad.json" in history.stderr
     previous = call_step("rollback", "--previous", PIPELINE_STORE=store_uri)
     assert previous.returncode == 0, previous.stderr
