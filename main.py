@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 
 from heartml import artifacts, config, events, logs, registry, serving
 from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError, RequestError
-from heartml.store import open_store
+from heartml.store import open_store, shared_store
 
 logs.configure()
 log = logging.getLogger("main")
@@ -159,7 +159,7 @@ def _promoted() -> dict[str, Any] | None:
         return None
     try:
         timeout = min(PROMOTED_READ_TIMEOUT_SECONDS, config.store_timeout())
-        pointer = registry.live_pointer(open_store(uri, timeout=timeout))
+        pointer = registry.live_pointer(shared_store(uri, timeout))
     except PipelineError as exc:
         log.warning("the promoted version could not be read: %s", exc)
         return None

@@ -29,7 +29,6 @@ call can outlast, however slowly the downstream answers.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import random
@@ -50,7 +49,7 @@ from heartml.errors import (
     ObjectNotFound,
     PipelineError,
 )
-from heartml.store import GCSStore, Store, open_store
+from heartml.store import GCSStore, Store, shared_store
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +185,9 @@ def _host(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}"
 
 
-@functools.cache
-def _pipeline_store(uri: str, timeout: float) -> Store:
-    """One store (and storage client) per instance, not one per event."""
-    return open_store(uri, timeout=timeout)
-
-
 def _store_for(obj: StorageObject) -> tuple[Store, str] | None:
     """Return the pipeline's store and the object's key in it, if the object lies under it."""
-    store = _pipeline_store(config.store_uri(), config.store_timeout())
+    store = shared_store(config.store_uri(), config.store_timeout())
     if not isinstance(store, GCSStore) or store.bucket_name != obj.bucket:
         log.info(
             "ignored gs://%s/%s: not in the pipeline's store %s", obj.bucket, obj.name, store.uri

@@ -13,6 +13,7 @@ same two guarantees the rest of the pipeline relies on:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import tempfile
@@ -243,3 +244,9 @@ def open_store(uri: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_
     if "://" in uri:
         raise ConfigError(f"store URI {uri!r} is neither gs:// nor a local folder path")
     return LocalStore(uri)
+
+
+@functools.cache
+def shared_store(uri: str, timeout: float) -> Store:
+    """One store (and storage client) per process for a long-lived server, not one per call."""
+    return open_store(uri, timeout=timeout)
