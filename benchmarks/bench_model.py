@@ -104,13 +104,21 @@ def run(server: object) -> None:
         load_ms = median_ms(lambda: serving.load_from_store(local), 15)
         model = serving.load_from_store(local)
         record = serving.parse_record(SAMPLE)
-        fast_ms = median_ms(lambda: serving.predict(model, [record], False), 3000)
+        fast_ms = median_ms(
+            lambda: serving.predict(model, serving.ParsedRequest([record], batch=False)), 3000
+        )
         # A version archived before the label coding: every answer is turned round.
         pre_fix = serving.model_from_bytes(legacy_model(frame)[0], "pre-fix", verified=True)
-        pre_fix_ms = median_ms(lambda: serving.predict(pre_fix, [record], False), 3000)
+        pre_fix_ms = median_ms(
+            lambda: serving.predict(pre_fix, serving.ParsedRequest([record], batch=False)), 3000
+        )
         batch = [serving.parse_record(SAMPLE)] * 1000
-        batch_ms = median_ms(lambda: serving.predict(model, batch, True), 50)
-        pre_fix_batch_ms = median_ms(lambda: serving.predict(pre_fix, batch, True), 50)
+        batch_ms = median_ms(
+            lambda: serving.predict(model, serving.ParsedRequest(batch, batch=True)), 50
+        )
+        pre_fix_batch_ms = median_ms(
+            lambda: serving.predict(pre_fix, serving.ParsedRequest(batch, batch=True)), 50
+        )
         import pandas as pd
 
         frame_record = {k: float(v) for k, v in SAMPLE.items()}

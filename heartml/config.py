@@ -42,17 +42,27 @@ SETTINGS: dict[str, Setting] = {
             "PIPELINE_STORE", str, "local-store", "gs://BUCKET[/PREFIX] or a folder", "--store"
         ),
         Setting("PIPELINE_STORE_TIMEOUT", float, 60.0, "seconds per store call"),
-        Setting("PIPELINE_RUN_ID", str, None, "names the archived version", "--run-id"),
+        Setting(
+            "PIPELINE_RUN_ID",
+            str,
+            None,
+            "names the archived version (default: a new id)",
+            "--run-id",
+        ),
         # The working files one run passes from step to step.
         Setting(
             "PIPELINE_DATASET",
             Path,
-            Path("datasets/default.csv"),
-            "the working copy of the dataset",
+            Path("artifacts/dataset.csv"),
+            "the run's working copy of the dataset",
             "--path",
         ),
         Setting(
-            "PIPELINE_ARTIFACTS", Path, Path("artifacts"), "the trained candidate", "--artifacts"
+            "PIPELINE_ARTIFACTS",
+            Path,
+            Path("artifacts"),
+            "the run's working folder: the candidate and its metrics",
+            "--artifacts",
         ),
         Setting("PIPELINE_REPORTS", Path, Path("reports"), "the run's reports", "--reports"),
         Setting("DATASET_SOURCE", Path, Path("datasets/default.csv"), "CSV to publish", "--source"),
@@ -96,6 +106,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("FUNCTION_URL", str, None, "the deployed function's URL", "--url"),
         Setting("FUNCTION_ID_TOKEN", str, "", "identity token to call it", secret=True),
         Setting("CHECK_DEPLOY_TIMEOUT_SECONDS", float, 180.0, "wait this long", "--timeout"),
+        Setting(
+            "SERVE_MAX_MISSING_SHARE",
+            float,
+            0.25,
+            "most of a request's features that may be missing or unknown (imputed)",
+        ),
         # The alerts' floors are the gate's, unless set apart.
         Setting("ALERT_MIN_ROC_AUC", float, _GATE_MIN_ROC_AUC, "alert below this ROC AUC"),
         Setting("ALERT_MIN_ACCURACY", float, _GATE_MIN_ACCURACY, "alert below this accuracy"),
@@ -150,7 +166,8 @@ def add_flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs
     they set the same value.
     """
     setting = SETTINGS[name]
-    help_text = f"{setting.help} (env {name}, default {setting.default})"
+    shown_default = "" if setting.default in (None, "") else f", default {setting.default}"
+    help_text = f"{setting.help} (env {name}{shown_default})"
     flags = (setting.flag, *aliases)
     if setting.kind is bool:
         parser.add_argument(

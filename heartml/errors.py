@@ -4,6 +4,8 @@ Every exception the library raises on purpose is defined here, so a caller catch
 by meaning (``except StoreError``) without importing the module that raised it.
 """
 
+from __future__ import annotations
+
 
 class PipelineError(Exception):
     """A failure the pipeline reports and exits on; the message is the one-line reason."""
@@ -42,13 +44,29 @@ class RollbackError(PipelineError):
 
 
 class RequestError(PipelineError):
-    """A prediction request is malformed; ``field`` names the offending part."""
+    """A prediction request is malformed; ``field`` names the offending part.
 
-    def __init__(self, field: str, problem: str, status: int = 400) -> None:
+    ``problems`` lists every (field, problem) found, the first being ``field``'s, so a
+    client fixes a request in one round trip; simple clients read only the first.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        problem: str,
+        status: int = 400,
+        problems: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
         self.status = status
+        self.problems = problems or [(field, problem)]
+
+    @classmethod
+    def from_problems(cls, problems: list[tuple[str, str]]) -> RequestError:
+        """One error for several problems, led by the first."""
+        return cls(*problems[0], problems=problems)
 
 
 class DownstreamUnavailable(PipelineError):

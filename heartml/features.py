@@ -144,6 +144,16 @@ class FeatureSpec:
             return float(value).is_integer() and int(value) in self.codes
         return self.low <= value <= self.high
 
+    def limits(self) -> str:
+        """Say in words what values are plausible, for error messages."""
+        if self.codes is not None:
+            return "one of " + ", ".join(str(code) for code in sorted(self.codes))
+        return f"between {self.low:g} and {self.high:g}"
+
+    def is_unknown(self, value: float | None) -> bool:
+        """Tell whether the model will impute this value: missing, or the "unknown" code."""
+        return value is None or (self.unknown_code is not None and value == self.unknown_code)
+
     def valid(self, values: np.ndarray) -> np.ndarray:
         """Tell, value by value, which non-missing values are plausible (one pass, no loop)."""
         import numpy as np  # here: steps that only move files never import numpy

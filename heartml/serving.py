@@ -46,6 +46,7 @@ from heartml.features import (
     DIAGNOSES,
     FEATURES,
     LABEL_CODING,
+    SPECS,
     class_1_is_disease,
 )
 from heartml.linear import LinearScorer
@@ -56,6 +57,16 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_048_576  # 1 MiB: a full batch of 1,000 records is about 200 KB
 TOP_LEVEL_KEYS = {"instances", "parameters"}  # Vertex AI's request shape
+# Other servers' request shapes, refused with a pointer to ours rather than "age is required".
+FOREIGN_SHAPES = {
+    "dataframe_records": "MLflow's",
+    "dataframe_split": "MLflow's",
+    "inputs": "MLflow's (or TensorFlow Serving's)",
+}
+# A record with more of its features missing (null, or an "unknown" code) than this share
+# is refused: its answer would be mostly the training data's medians, not the patient.
+MAX_MISSING_SHARE = 0.25  # at most 3 of the 13 features
+MAX_PROBLEMS = 50  # listed in one error; a batch of 1,000 bad records says how many more
 SERVED_RUN_ID_ENV = "SERVED_RUN_ID"
 SERVED_SHA256_ENV = "SERVED_MODEL_SHA256"
 
@@ -314,28 +325,31 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def parse_record(body: Any, where: str = "") -> list[float | None]:
-    """Check one patient record; return its values in FEATURES order (None = missing).
+def _record_problems(
+    body: Any, where: str, max_missing_share: float
+) -> tuple[list[float | None], list[tuple[str, str]]]:
+    """Check one patient record: its values in FEATURES order (None = missing), and problems.
 
-    Each feature must be present, and a finite number or null (the pipeline imputes
-    missing values). Unknown keys are refused, so that a misspelt feature is not
-    silently imputed.
+    Each feature must be present, and a finite number within the plausible limits that
+    validation holds training data to (heartml.features.SPECS), or null (imputed, up to
+    ``max_missing_share`` of the features). Unknown keys are refused, so that a misspelt
+    feature is not silently imputed.
     """
     if not isinstance(body, dict):
-        raise RequestError(
-            where.rstrip(".") or "body",
-            f"expected a JSON object of features, got {_json_type(body)}",
-        )
+        where = where.rstrip(".") or "body"
+        return [], [(where, f"expected a JSON object of features, got {_json_type(body)}")]
+    problems: list[tuple[str, str]] = []
     values: list[float | None] = []
     for name in FEATURES:
+        value = body.get(name)
+        values.append(None)
         if name not in body:
-            raise RequestError(f"{where}{name}", "is required (a number, or null if unknown)")
-        value = body[name]
-        if value is None:
-            values.append(None)
+            problems.append((f"{where}{name}", "is required (a number, or null if unknown)"))
+        elif value is None:
+            continue
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise RequestError(
-                f"{where}{name}", f"must be a number or null, got {_json_type(value)}"
+            problems.append(
+                (f"{where}{name}", f"must be a number or null, got {_json_type(value)}")
             )
         else:
             try:
@@ -343,53 +357,121 @@ def parse_record(body: Any, where: str = "") -> list[float | None]:
             except OverflowError:
                 number = math.inf
             if not math.isfinite(number):
-                raise RequestError(f"{where}{name}", "must be a finite number")
-            values.append(number)
-    if len(body) != len(FEATURES):
-        unknown = sorted(set(body) - set(FEATURES))
-        raise RequestError(f"{where}{unknown[0]}", "is not a feature of this model")
+                problems.append((f"{where}{name}", "must be a finite number"))
+            elif not SPECS[name].is_valid(number):
+                problems.append(
+                    (
+                        f"{where}{name}",
+                        # The value itself is not quoted: errors are logged, values never.
+                        f"is not a plausible {SPECS[name].description}: "
+                        f"it must be {SPECS[name].limits()}",
+                    )
+                )
+            else:
+                values[-1] = number
+    for key in sorted(set(body) - set(FEATURES)):
+        close = [name for name in FEATURES if name == key.strip().lower()]
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append((f"{where}{key[:64]}", f"is not a feature of this model{hint}"))
+    if not problems:
+        missing = [n for n, v in zip(FEATURES, values, strict=True) if SPECS[n].is_unknown(v)]
+        if len(missing) > max_missing_share * len(FEATURES):
+            problems.append(
+                (
+                    f"{where}{missing[0]}",
+                    f"{len(missing)} of {len(FEATURES)} features are missing or unknown "
+                    f"({', '.join(missing)}); at most {max_missing_share:.0%} may be imputed",
+                )
+            )
+    return values, problems
+
+
+def parse_record(
+    body: Any, where: str = "", max_missing_share: float = MAX_MISSING_SHARE
+) -> list[float | None]:
+    """Check one patient record; return its values in FEATURES order or raise every problem."""
+    values, problems = _record_problems(body, where, max_missing_share)
+    if problems:
+        raise RequestError.from_problems(problems)
     return values
 
 
-def parse_request(body: Any) -> tuple[list[list[float | None]], bool]:
-    """Return the records of a request and whether it was a batch (``{"instances": [...]}``)."""
-    if isinstance(body, dict) and "instances" in body:
-        extra = sorted(set(body) - TOP_LEVEL_KEYS)
-        if extra:
-            raise RequestError(extra[0], "is not allowed beside instances")
-        if not isinstance(body.get("parameters", {}), dict):
-            raise RequestError(
-                "parameters", f"must be an object, got {_json_type(body['parameters'])}"
-            )
-        instances = body["instances"]
-        if not isinstance(instances, list):
-            raise RequestError(
-                "instances", f"must be an array of records, got {_json_type(instances)}"
-            )
-        if not instances:
-            raise RequestError("instances", "is empty; send 1 to 1000 records")
-        if len(instances) > MAX_BATCH:
-            raise RequestError("instances", f"has {len(instances)} records; at most {MAX_BATCH}")
-        return [
-            parse_record(record, f"instances[{i}].") for i, record in enumerate(instances)
-        ], True
-    return [parse_record(body)], False
+@dataclass
+class ParsedRequest:
+    """The records of a request, whether it was a batch, and what it asked that is not used."""
+
+    records: list[list[float | None]]
+    batch: bool
+    notes: list[str] = field(default_factory=list)
 
 
-def predict(model: LoadedModel, records: list[list[float | None]], batch: bool) -> dict[str, Any]:
-    """Shape the answer: the tutorial's for one record, Vertex AI's for a batch."""
-    answers = [
+def parse_request(body: Any, max_missing_share: float = MAX_MISSING_SHARE) -> ParsedRequest:
+    """Read one record (the tutorial's shape) or ``{"instances": [...]}`` (Vertex AI's)."""
+    if isinstance(body, dict):
+        for key, whose in FOREIGN_SHAPES.items():
+            if key in body and "instances" not in body:
+                raise RequestError(
+                    key,
+                    f"is {whose} request shape; use "
+                    '{"instances": [{"age": ..., ...}, ...]}, or send one record',
+                )
+    if not (isinstance(body, dict) and "instances" in body):
+        return ParsedRequest([parse_record(body, "", max_missing_share)], batch=False)
+    problems = [
+        (key[:64], "is not allowed beside instances") for key in sorted(set(body) - TOP_LEVEL_KEYS)
+    ]
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
+        problems.append(("parameters", f"must be an object, got {_json_type(parameters)}"))
+        parameters = {}
+    instances = body["instances"]
+    if not isinstance(instances, list):
+        problems.append(("instances", f"must be an array of records, got {_json_type(instances)}"))
+    elif not instances:
+        problems.append(("instances", "is empty; send 1 to 1000 records"))
+    elif len(instances) > MAX_BATCH:
+        problems.append(("instances", f"has {len(instances)} records; at most {MAX_BATCH}"))
+    if problems:
+        raise RequestError.from_problems(problems)
+    records = []
+    for i, record in enumerate(instances):
+        values, found = _record_problems(record, f"instances[{i}].", max_missing_share)
+        records.append(values)
+        problems.extend(found)
+    if problems:
+        if len(problems) > MAX_PROBLEMS:
+            more = len(problems) - MAX_PROBLEMS + 1
+            problems = [*problems[: MAX_PROBLEMS - 1], ("instances", f"and {more} more problems")]
+        raise RequestError.from_problems(problems)
+    notes = [
+        f"parameters.{key[:64]} is not used: this model takes no parameters"
+        for key in sorted(parameters)
+    ]
+    return ParsedRequest(records, batch=True, notes=notes)
+
+
+def predict(model: LoadedModel, request: ParsedRequest) -> dict[str, Any]:
+    """Shape the answer: one shape for both, a single record's answer also at top level.
+
+    Every answer carries ``predictions`` (one per record), ``run_id`` and ``trained_at``;
+    for a single record its prediction's fields are repeated at top level, as the
+    tutorial's clients read them.
+    """
+    predictions = [
         {
             # As predict(): a tie at 0.5 goes to class 0.
             "diagnosis": DIAGNOSES[int(p > 0.5)],
             "probability": p,
             "out_of_range": model.out_of_range(row),
+            "imputed": [n for n, v in zip(FEATURES, row, strict=True) if SPECS[n].is_unknown(v)],
         }
-        for p, row in zip(model.probabilities(records), records, strict=True)
+        for p, row in zip(model.probabilities(request.records), request.records, strict=True)
     ]
-    if batch:
-        return {"predictions": answers, "model": model.identity()}
-    return {**answers[0], **model.identity()}
+    answer: dict[str, Any] = {} if request.batch else dict(predictions[0])
+    answer.update(predictions=predictions, **model.identity())
+    if request.notes:
+        answer["notes"] = request.notes
+    return answer
 
 
 def _json_type(value: Any) -> str:

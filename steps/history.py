@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from heartml import config, registry
+from heartml.errors import ConfigError
 from heartml.features import label_coding_of, label_note
 from heartml.store import open_store
 from steps._cli import run
@@ -20,11 +21,21 @@ def history_step(store_uri: str) -> None:
     # which is the file a bad day breaks.
     promoted = registry.promoted_version(store)
     live = promoted[0] if promoted else None
+    versions = registry.history(store)
+    if not versions and live is None:
+        if not store.exists(registry.DATASET_KEY):
+            # Most often a misspelt bucket, prefix or folder: say so rather than print nothing.
+            raise ConfigError(
+                f"{store.uri} holds no pipeline (no {registry.DATASET_KEY}, no versions): "
+                f"check --store or {config.STORE_ENV}"
+            )
+        print(f"{store.uri} has a dataset but no versions yet: run `make retrain`.")
+        return
     print(
         f"{'run id':<32} {'trained at':<21} {'val_acc':>7} {'roc_auc':>7}  gate       "
         f"{'label coding':<22} live"
     )
-    for m in registry.history(store):
+    for m in versions:
         verdict = "passed" if registry.gate_passed(m) else "held back"
         marker = "<- live" if m["run_id"] == live else ""
         print(

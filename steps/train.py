@@ -1,4 +1,4 @@
-"""Train the heart-disease model: ``python -m steps.train --path datasets/default.csv``.
+"""Train the heart-disease model: ``python -m steps.train --path artifacts/dataset.csv``.
 
 Writes ``artifacts/pipeline.joblib`` and ``artifacts/metrics.json``.
 """

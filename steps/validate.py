@@ -1,4 +1,4 @@
-"""Check the dataset before training: ``python -m steps.validate --path datasets/default.csv``.
+"""Check the dataset before training: ``python -m steps.validate --path artifacts/dataset.csv``.
 
 Writes ``reports/validation.json``; exits 1 naming every failing check. Drift against
 the data the live model was trained on is reported, and blocks only with

@@ -20,7 +20,7 @@ def _to_json_schema(node: Any) -> Any:
     out = {key: _to_json_schema(value) for key, value in node.items() if key != "nullable"}
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
-        if "enum" in out:
+        if "enum" in out and None not in out["enum"]:
             out["enum"] = [*out["enum"], None]
     return out
 

@@ -88,9 +88,13 @@ def free_port() -> int:
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    """The environment for a child process: this one, with the repo importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO)
+    """The environment for a child process: this one, as a user's shell has it.
+
+    No PYTHONPATH: ``heartml`` imports through the editable install ``make setup`` made,
+    so a child started from another folder (Streamlit, functions-framework) finds it as it
+    does on a user's machine.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(extra)
     return env
 

@@ -19,7 +19,7 @@ from heartml import linear, serving, training
 from heartml.artifacts import MODEL_FORMAT
 from heartml.dataset import read_dataset
 from heartml.errors import ModelLoadError, RequestError
-from heartml.features import FEATURES, LABEL_CODING
+from heartml.features import FEATURES, LABEL_CODING, SPECS
 from tests.helpers import DATASET, REPO, SAMPLE_RECORD
 
 
@@ -79,21 +79,99 @@ def test_a_batch_over_the_limit_is_refused() -> None:
     assert "1001 records; at most 1000" in caught.value.problem
 
 
-def test_batch_and_single_answers_have_their_shapes(model) -> None:
-    single = serving.predict(model, *serving.parse_request(SAMPLE_RECORD))
-    assert set(single) == {"diagnosis", "probability", "out_of_range", "run_id", "trained_at"}
-    batch = serving.predict(model, *serving.parse_request({"instances": [SAMPLE_RECORD] * 3}))
-    assert set(batch) == {"predictions", "model"}
-    assert batch["model"]["run_id"] == "fixture-run"
+def test_batch_and_single_answers_share_one_shape(model) -> None:
+    single = serving.predict(model, serving.parse_request(SAMPLE_RECORD))
+    batch = serving.predict(model, serving.parse_request({"instances": [SAMPLE_RECORD] * 3}))
+    envelope = {"predictions", "run_id", "trained_at"}
+    prediction = {"diagnosis", "probability", "out_of_range", "imputed"}
+    assert set(batch) == envelope and set(single) == envelope | prediction
+    assert single["run_id"] == batch["run_id"] == "fixture-run"
+    assert single["predictions"] == [{k: single[k] for k in prediction}]
     assert [p["probability"] for p in batch["predictions"]] == [single["probability"]] * 3
 
 
-def test_values_outside_training_are_answered_and_flagged(model) -> None:
-    odd = {**SAMPLE_RECORD, "chol": 5000, "cp": 7, "age": None}
-    answer = serving.predict(model, *serving.parse_request(odd))
-    assert answer["out_of_range"] == ["chol", "cp"]
+def test_plausible_values_outside_training_are_answered_and_flagged(model) -> None:
+    # Within the clinical limits validation uses, beyond what this model was trained on.
+    odd = {**SAMPLE_RECORD, "chol": 700, "age": 18}
+    answer = serving.predict(model, serving.parse_request(odd))
+    assert answer["out_of_range"] == ["age", "chol"]
     assert 0 <= answer["probability"] <= 1
-    assert serving.predict(model, *serving.parse_request(SAMPLE_RECORD))["out_of_range"] == []
+    assert serving.predict(model, serving.parse_request(SAMPLE_RECORD))["out_of_range"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "limit"),
+    [("chol", 2330, "between 60 and 800"), ("age", 150, "between 1 and 120"),
+     ("age", -5, "between 1 and 120"), ("cp", 7, "one of 0, 1, 2, 3"),
+     ("sex", 0.5, "one of 0, 1")],
+)  # fmt: skip
+def test_impossible_values_are_refused_naming_the_field_and_the_limit(field, value, limit) -> None:
+    with pytest.raises(RequestError) as caught:
+        serving.parse_request({**SAMPLE_RECORD, field: value})
+    assert caught.value.field == field
+    assert limit in caught.value.problem and SPECS[field].description in caught.value.problem
+
+
+def test_the_limits_are_the_ones_validation_holds_training_data_to() -> None:
+    from heartml import validation
+
+    assert validation.SPECS is SPECS  # one definition, imported by both
+
+
+def test_imputed_features_are_listed_and_too_many_are_refused(model) -> None:
+    answer = serving.predict(model, serving.parse_request({**SAMPLE_RECORD, "chol": None, "ca": 4}))
+    assert answer["imputed"] == ["chol", "ca"]  # null, and ca's "unknown" code
+    three = {**SAMPLE_RECORD, "chol": None, "thal": None, "oldpeak": None}
+    assert serving.predict(model, serving.parse_request(three))["imputed"] == [
+        "chol",
+        "oldpeak",
+        "thal",
+    ]
+    with pytest.raises(RequestError) as caught:
+        serving.parse_request({name: None for name in FEATURES})
+    assert caught.value.field == "age"
+    assert "13 of 13 features are missing or unknown" in caught.value.problem
+    assert "at most 25% may be imputed" in caught.value.problem
+    # The share is the caller's setting (SERVE_MAX_MISSING_SHARE).
+    serving.parse_request({**three, "age": None}, max_missing_share=0.5)
+
+
+def test_every_problem_is_reported_at_once_led_by_the_first() -> None:
+    with pytest.raises(RequestError) as caught:
+        serving.parse_request({"age": 63})
+    missing = [f for f in FEATURES if f != "age"]
+    assert caught.value.field == missing[0]
+    assert [field for field, _ in caught.value.problems] == missing
+    with pytest.raises(RequestError) as caught:
+        serving.parse_request({**{k: v for k, v in SAMPLE_RECORD.items() if k != "age"}, "Age": 63})
+    assert caught.value.problems == [
+        ("age", "is required (a number, or null if unknown)"),
+        ("Age", "is not a feature of this model (did you mean age?)"),
+    ]
+
+
+def test_a_batch_of_bad_records_lists_its_problems_up_to_a_bound() -> None:
+    with pytest.raises(RequestError) as caught:
+        serving.parse_request({"instances": [{"age": 1000}] * 10})
+    problems = caught.value.problems
+    assert len(problems) == serving.MAX_PROBLEMS
+    assert problems[0][0] == "instances[0].age" and "between 1 and 120" in problems[0][1]
+    assert problems[-1] == ("instances", f"and {10 * 13 - serving.MAX_PROBLEMS + 1} more problems")
+
+
+@pytest.mark.parametrize("shape", ["dataframe_records", "dataframe_split", "inputs"])
+def test_other_servers_request_shapes_are_pointed_to_instances(shape) -> None:
+    with pytest.raises(RequestError) as caught:
+        serving.parse_request({shape: [SAMPLE_RECORD]})
+    assert caught.value.field == shape
+    assert "request shape" in caught.value.problem and '"instances"' in caught.value.problem
+
+
+def test_unused_parameters_are_answered_with_a_note(model) -> None:
+    body = {"instances": [SAMPLE_RECORD], "parameters": {"threshold": 0.3}}
+    answer = serving.predict(model, serving.parse_request(body))
+    assert answer["notes"] == ["parameters.threshold is not used: this model takes no parameters"]
+    assert "notes" not in serving.predict(model, serving.parse_request(SAMPLE_RECORD))
 
 
 def _rows_with_holes() -> np.ndarray:
@@ -207,10 +285,22 @@ def test_a_counts_unknown_code_is_answered_as_a_missing_value(model) -> None:
     missing = {**SAMPLE_RECORD, "ca": None}
     three = {**SAMPLE_RECORD, "ca": 3}
     fast = [
-        serving.predict(model, *serving.parse_request(r))["probability"]
+        serving.predict(model, serving.parse_request(r))["probability"]
         for r in (unknown, missing, three)
     ]
     frame = pd.DataFrame([unknown, missing, three], dtype=float)
     pipeline = model.pipeline.predict_proba(frame)[:, 1]
     assert fast[0] == pytest.approx(fast[1], abs=1e-12) and fast[0] != pytest.approx(fast[2])
     assert np.allclose(fast, pipeline, rtol=0, atol=1e-12)
+
+
+def test_openapi_states_the_same_limits_as_the_features_module() -> None:
+    import yaml
+
+    record = yaml.safe_load((REPO / "openapi.yaml").read_text())["components"]["schemas"]["Record"]
+    for name in FEATURES:
+        prop, spec = record["properties"][name], SPECS[name]
+        if spec.codes is not None:
+            assert prop["enum"] == [*sorted(spec.codes), None], name
+        else:
+            assert (prop["minimum"], prop["maximum"]) == (spec.low, spec.high), name

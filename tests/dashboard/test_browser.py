@@ -2,54 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-import requests
 
 from heartml.store import open_store
+from tests.dashboard.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    make_dashboard,
+    need_chromium,
+)
 from tests.dashboard.seed import seed_history
-from tests.helpers import REPO, free_port, python_env
 
-# Debian's chromium here; GitHub's runners set CHROMIUM_PATH to their Google Chrome.
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-SCREENSHOT = REPO / "test-artifacts" / "dashboard.png"
+SCREENSHOT = SCREENSHOTS / "dashboard.png"
 
 
 @pytest.fixture
 def dashboard(gcs_uri, tmp_path):
-    if not Path(CHROMIUM).exists() and os.environ.get("CI") != "true":
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    need_chromium()
     run_ids = seed_history(open_store(gcs_uri), 30)
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("streamlit")), "run", str(REPO / "dashboard" / "app.py"),
-            "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        ],
-        cwd=REPO, env=python_env(PIPELINE_STORE=gcs_uri), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}_stcore/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)  # polling for readiness against a deadline, not guessing
-    else:
-        os.killpg(process.pid, 15)
-        pytest.fail(f"streamlit never became healthy:\n{(tmp_path / 'streamlit.log').read_text()}")
-    yield url, run_ids
-    os.killpg(process.pid, 15)
-    process.wait(timeout=10)
+    with make_dashboard(gcs_uri, tmp_path / "streamlit.log") as url:
+        yield url, run_ids
 
 
 def test_the_page_shows_the_chart_and_the_live_version(dashboard) -> None:
@@ -57,11 +30,7 @@ def test_the_page_shows_the_chart_and_the_live_version(dashboard) -> None:
 
     url, run_ids = dashboard
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(url)
         page.wait_for_selector("[data-testid='stVegaLiteChart']", timeout=60_000)

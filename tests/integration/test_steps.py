@@ -70,7 +70,9 @@ def test_an_archived_version_is_never_overwritten(store_uri: str, tmp_path: Path
     call_step("gate", "--artifacts", str(work), PIPELINE_STORE=store_uri)
     assert (work / "pipeline.joblib").read_bytes() != archived
     assert "gate" in json.loads((work / "metrics.json").read_text())
-    result = call_step("upload", "--artifacts", str(work), PIPELINE_STORE=store_uri)
+    result = call_step(
+        "upload", "--artifacts", str(work), "--path", str(DATASET), PIPELINE_STORE=store_uri
+    )
 
     assert result.returncode == 1
     assert "already exists and is never overwritten" in result.stderr
@@ -133,7 +135,9 @@ def test_an_unreachable_store_fails_every_step_in_one_line(trained_artifacts, tm
         "PIPELINE_STORE_TIMEOUT": "2",
     }
     download = run_step("download", "--dest", str(tmp_path / "d.csv"), **env)
-    upload = run_step("upload", "--artifacts", str(trained_artifacts), **env)
+    upload = run_step(
+        "upload", "--artifacts", str(trained_artifacts), "--path", str(DATASET), **env
+    )
     for result, action in ((download, "cannot read"), (upload, "cannot check")):
         assert result.returncode == 1
         assert f"{action} gs://nowhere/heart/" in _one_line_reason(result.stderr)
@@ -143,7 +147,10 @@ def test_an_unreachable_store_fails_every_step_in_one_line(trained_artifacts, tm
 def test_upload_refuses_a_model_that_does_not_match_its_metrics(store_uri, artifacts_copy) -> None:
     model = artifacts_copy / "pipeline.joblib"
     model.write_bytes(model.read_bytes() + b"tampered")
-    result = call_step("upload", "--artifacts", str(artifacts_copy), PIPELINE_STORE=store_uri)
+    result = call_step(
+        "upload", "--artifacts", str(artifacts_copy), "--path", str(DATASET),
+        PIPELINE_STORE=store_uri,
+    )  # fmt: skip
     assert result.returncode == 1
     assert "does not match metrics" in _one_line_reason(result.stderr)
     assert open_store(store_uri).list_keys() == []
@@ -224,6 +231,22 @@ def test_history_lists_each_version_with_its_label_coding(local_uri) -> None:
     assert [row.split()[0] for row in rows] == run_ids
     assert "pre-fix, turned round" in rows[0]
     assert all(" current " in row for row in rows[1:])
+
+
+def test_history_on_a_misspelt_store_says_it_holds_no_pipeline(store_uri, capsys) -> None:
+    result = call_step("history", "--store", store_uri + "-typo")
+    assert result.returncode == 1
+    assert f"{store_uri}-typo holds no pipeline" in result.stderr
+    assert capsys.readouterr().out == ""
+
+
+def test_history_on_a_store_with_data_but_no_version_says_what_to_run(store_uri, capsys) -> None:
+    assert (
+        call_step("upload_dataset", "--store", store_uri, "--source", str(DATASET)).returncode == 0
+    )
+    result = call_step("history", "--store", store_uri)
+    assert result.returncode == 0, result.stderr
+    assert "has a dataset but no versions yet: run `make retrain`" in capsys.readouterr().out
 
 
 def test_validate_measures_drift_against_the_live_models_archived_dataset(

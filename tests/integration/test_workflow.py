@@ -169,7 +169,6 @@ def run_workflow(checkout: Path, context: Context, cloud: GoogleApis) -> Workflo
     summary = work / "summary.md"
     venv_bin = str(Path(sys.executable).parent)
     env = python_env(PATH=f"{venv_bin}{os.pathsep}{os.environ['PATH']}", **cloud.env)
-    env.pop("PYTHONPATH")  # the steps must run from the checkout as they are, like on a runner
     env.update({k: _substitute(str(v), context) for k, v in job["env"].items()})
     env["GITHUB_STEP_SUMMARY"] = str(summary)
     context.outputs["id-token"] = {"id_token": ID_TOKEN}

@@ -73,7 +73,7 @@ def served_models(current, frame) -> dict[str, serving.LoadedModel]:
 
 
 def _answer(model: serving.LoadedModel, record: dict) -> dict:
-    return serving.predict(model, *serving.parse_request(record))
+    return serving.predict(model, serving.parse_request(record))
 
 
 def test_the_four_uci_records_are_these_rows_and_their_diagnosis_is_the_label_read_right() -> None:
