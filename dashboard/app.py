@@ -1,13 +1,13 @@
-"""The model's history: ``streamlit run dashboard/app.py`` (store from $PIPELINE_STORE).
+"""The model's history: ``make dashboard`` (store from $PIPELINE_STORE).
 
 Reads metrics files and ``models/latest.json`` only, never a model. The archive's
 listing is taken on every run; the metrics are cached per listing, so the page
 refreshes itself when a new version lands and costs one LIST when nothing did.
+What it shows is shaped in heartml/history.py; this file only lays it out.
 """
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from heartml import config, history, registry
@@ -45,6 +45,50 @@ def show_served(promoted: str) -> None:
         )
 
 
+def show_live(records: list[dict], pointer: dict | None) -> dict | None:
+    """The promoted version, its scores against the version before it, and what serves."""
+    live_id = (pointer or {}).get("run_id")
+    live = next((m for m in records if m.get("run_id") == live_id), None)
+    if live is None:
+        st.warning("No version is live yet.")
+        return None
+    before = registry.promoted_before(records, live)
+    st.subheader(f"Promoted: {live_id}")
+    st.caption(
+        f"trained {history.format_time(live.get('timestamp'))} · promoted "
+        f"{history.format_time((pointer or {}).get('promoted_at')) or '?'} "
+        f"({(pointer or {}).get('reason', '?')})"
+        + (f" · compared with {before['run_id']}" if before is not None else "")
+    )
+    show_served(live_id)
+    for column, score in zip(st.columns(3), history.SCORES, strict=True):
+        delta = history.score_delta(live[score], None if before is None else before.get(score))
+        column.metric(
+            history.SCORE_TITLES[score],
+            f"{live[score]:.4f}",
+            delta,
+            delta_color="off" if delta == "no change" else "normal",
+            help=f"`{score}` in metrics.json",
+        )
+    return live
+
+
+def compare_section(records: list[dict], live: dict | None, live_id: str | None) -> None:
+    """Any two versions side by side; by default the live one and the one before it."""
+    st.subheader("Compare two versions")
+    ids = [m["run_id"] for m in records][::-1]
+    before = registry.promoted_before(records, live) if live is not None else None
+    default_b = (before or {}).get("run_id") or (ids[1] if len(ids) > 1 else ids[0])
+    left, right = st.columns(2)
+    a_id = left.selectbox(
+        "version", ids, index=ids.index(live_id) if live_id in ids else 0, key="compare_a"
+    )
+    b_id = right.selectbox("with", ids, index=ids.index(default_b), key="compare_b")
+    by_id = {m["run_id"]: m for m in records}
+    # A static table: every fact readable (and findable) at once, on a phone too.
+    st.table(history.compare(by_id[a_id], by_id[b_id], live_id).set_index(""))
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
 def page() -> None:
     uri = config.store_uri()
@@ -54,93 +98,73 @@ def page() -> None:
     st.title("Heart-disease model history")
     st.caption(
         f"Store: `{store.uri}` · {len(records)} version(s) · refreshes every {REFRESH_SECONDS} s"
+        " · times in UTC"
     )
     if not records:
         st.info("No versions yet. Run `make local` (or the workflow) to train and publish one.")
         return
 
     live_id = (pointer or {}).get("run_id")
+    live = show_live(records, pointer)
     table = history.versions_table(records, live_id)
-    live_rows = table[table["live"]]
-    if live_rows.empty:
-        st.warning("No version is live yet.")
-    else:
-        live = live_rows.iloc[-1]
-        # The table's rows are the records, in the same order.
-        previous = registry.promoted_before(records, records[live_rows.index[-1]])
-        before = None if previous is None else table.iloc[records.index(previous)]
-        st.subheader(f"Promoted: {live['run_id']}")
-        st.caption(
-            f"trained {live['trained_at']:%Y-%m-%d %H:%M} UTC · promoted "
-            f"{(pointer or {}).get('promoted_at', '?')} ({(pointer or {}).get('reason', '?')})"
-            + (f" · compared with {before['run_id']}" if before is not None else "")
-        )
-        show_served(live["run_id"])
-        columns = st.columns(3)
-        for column, score in zip(columns, history.SCORES, strict=True):
-            delta = None if before is None else float(live[score] - before[score])
-            column.metric(score, f"{live[score]:.4f}", None if delta is None else f"{delta:+.4f}")
 
-    st.subheader("Scores per run")
+    held = history.held_back(records)
+    if held:
+        st.subheader("Held back by the gate")
+        st.markdown("\n".join(f"- **{h['run_id']}** ({h['trained']}): {h['why']}" for h in held))
+
+    st.subheader("Scores per version")
     st.caption(
-        "Heart disease is the positive class. ROC AUC and accuracy do not depend on which class "
-        'is positive, so versions trained before the label fix (label coding "pre-fix", '
-        "served turned round) compare directly."
+        "The line joins the versions the gate passed (each was promoted when trained); red "
+        "crosses are versions it held back; the dashed rule is the gate's floor; the ringed "
+        "point is live. Heart disease is the positive class. ROC AUC and accuracy do not "
+        "depend on which class is positive, so versions trained before the label fix (label "
+        'coding "pre-fix", served turned round) compare directly.'
     )
-    st.vega_lite_chart(
-        history.scores_long(table),
-        {
-            "layer": [
-                {"mark": "line", "encoding": {"color": {"field": "score", "type": "nominal"}}},
-                {
-                    "mark": {"type": "point", "filled": True, "size": 60},
-                    "encoding": {
-                        "color": {"field": "score", "type": "nominal"},
-                        "shape": {"field": "gate", "type": "nominal", "title": "gate verdict"},
-                        "tooltip": [
-                            {"field": "run_id"},
-                            {"field": "score"},
-                            {"field": "value", "format": ".4f"},
-                            {"field": "gate"},
-                        ],
-                    },
-                },
-            ],
-            "encoding": {
-                "x": {"field": "trained_at", "type": "temporal", "title": "trained at (UTC)"},
-                "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}},
-            },
+    floors = history.floors()
+    for score in ("roc_auc", "val_acc"):
+        st.vega_lite_chart(history.score_chart(table, score, floors.get(score)), width="stretch")
+
+    st.subheader("Versions")
+    st.caption("Newest first. Select a row to see where that version came from.")
+    shown = table.drop(columns=["trained_at", "live"]).iloc[::-1].reset_index(drop=True)
+    event = st.dataframe(
+        shown,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="versions",
+        column_config={
+            "status": st.column_config.TextColumn(width="small"),
+            "run_id": st.column_config.TextColumn("run id"),
+            "roc_auc": st.column_config.NumberColumn(format="%.4f", width="small"),
+            "val_acc": st.column_config.NumberColumn(format="%.4f", width="small"),
+            "acc": st.column_config.NumberColumn(format="%.4f", width="small"),
+            "fit_s": st.column_config.NumberColumn("fit s", format="%.3f"),
+            "make it live": st.column_config.TextColumn(width="large"),
+            "why held back": st.column_config.TextColumn(width="large"),
         },
-        width="stretch",
     )
-    st.subheader("Training time per run")
-    st.vega_lite_chart(
-        table[["trained_at", "run_id", "elapsed_s"]],
-        {
-            "mark": {"type": "line", "point": True},
-            "encoding": {
-                "x": {"field": "trained_at", "type": "temporal", "title": "trained at (UTC)"},
-                "y": {"field": "elapsed_s", "type": "quantitative", "title": "fit seconds"},
-                "tooltip": [{"field": "run_id"}, {"field": "elapsed_s", "format": ".3f"}],
-            },
-        },
-        width="stretch",
+    selected = event.selection.rows if event is not None else []
+    chosen_id = (
+        shown.iloc[selected[0]]["run_id"] if selected else live_id or shown.iloc[0]["run_id"]
     )
+    chosen = next(m for m in records if m.get("run_id") == chosen_id)
+    st.subheader(f"Lineage of {chosen_id}")
+    facts = history.lineage(chosen, store)
+    st.table({"": [name for name, _ in facts], "value": [value for _, value in facts]})
+
+    if len(records) > 1:
+        compare_section(records, live, live_id)
 
     drifted = table[table["drifted"] != ""]
     st.subheader("Drift")
     if drifted.empty:
-        st.write("No drift recorded against the live model's data in any run.")
+        st.write("No drift recorded in any run.")
     else:
-        st.dataframe(drifted[["run_id", "trained_at", "drifted"]], hide_index=True)
-
-    st.subheader("Versions")
-    shown = table.iloc[::-1].assign(live=table["live"].iloc[::-1].map({True: "live", False: ""}))
-    st.dataframe(
-        pd.DataFrame(shown),
-        hide_index=True,
-        column_config={"trained_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
-    )
+        st.caption("Each run's data against the data of the version live when it was checked.")
+        columns = {"run_id": "version", "drifted": "drifted", "drift against": "against version"}
+        st.dataframe(drifted[list(columns)].rename(columns=columns).iloc[::-1], hide_index=True)
 
 
 page()

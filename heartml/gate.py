@@ -322,4 +322,5 @@ def data_checks_summary(validation_report: dict[str, Any]) -> dict[str, Any]:
         "duplicates": validation_report.get("duplicates"),
         "warnings": [w.get("message") for w in validation_report.get("warnings", [])],
         "drifted": (validation_report.get("drift") or {}).get("drifted"),
+        "drift_reference": (validation_report.get("drift") or {}).get("reference_run_id"),
     }

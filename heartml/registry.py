@@ -339,8 +339,8 @@ def live_pointer(store: Store) -> dict[str, Any] | None:
     return pointer if isinstance(pointer, dict) else None
 
 
-def live_training_dataset(store: Store) -> bytes | None:
-    """Return the dataset the live model was trained on, if the store archived it."""
+def live_training_dataset(store: Store) -> tuple[str, bytes] | None:
+    """Return the live version's run id and the dataset it was trained on, if archived."""
     live = live_run_id(store)
     if live is None:
         return None
@@ -351,7 +351,7 @@ def live_training_dataset(store: Store) -> bytes | None:
     sha = dataset.get("sha256") if isinstance(dataset, dict) else None
     if not isinstance(sha, str) or not store.exists(dataset_key(sha)):
         return None
-    return store.read_bytes(dataset_key(sha))
+    return live, store.read_bytes(dataset_key(sha))
 
 
 def previous_version(store: Store) -> str:

@@ -142,29 +142,37 @@ def validate_file(path: Path, store_uri: str, params: ValidationParams) -> Valid
         pool.submit(importlib.import_module, "scipy.stats")
         reference = _drift_reference(store_uri, params.drift_sample_rows)
         frame = read_dataset(path)
-    return validate(frame, params, reference)
+    if reference is None:
+        return validate(frame, params)
+    return validate(frame, params, *reference)
 
 
-def _drift_reference(store_uri: str, rows: int) -> pd.DataFrame | None:
-    """The rows of the live model's training data the drift tests compare (None: none)."""
+def _drift_reference(store_uri: str, rows: int) -> tuple[pd.DataFrame, str] | None:
+    """The rows of the live model's training data the drift tests compare, and its run id."""
     try:
         store = open_store(store_uri, timeout=config.store_timeout())
-        live_data = registry.live_training_dataset(store)
-        if live_data is None:
+        live = registry.live_training_dataset(store)
+        if live is None:
             return None
+        run_id, live_data = live
         reference = _sample(read_dataset(live_data, "the live model's dataset"), rows)
     except PipelineError as exc:
         log.warning("drift not measured: %s", exc)
         return None
-    return reference
+    return reference, run_id
 
 
 def validate(
     frame: pd.DataFrame,
     params: ValidationParams | None = None,
     reference: pd.DataFrame | None = None,
+    reference_run_id: str | None = None,
 ) -> ValidationReport:
-    """Run every check on ``frame`` as ``dataset.read_dataset`` gives it."""
+    """Run every check on ``frame`` as ``dataset.read_dataset`` gives it.
+
+    Drift is measured against ``reference`` (the live version's training data), whose
+    version ``reference_run_id`` the report names, so a reader knows what moved from what.
+    """
     params = params or ValidationParams()
     errors: list[Finding] = []
     warnings: list[Finding] = []
@@ -211,7 +219,10 @@ def validate(
         ref_numeric = _numeric_columns(_sample(reference, rows), list(FEATURES), [])
         picked = _sample_positions(len(frame), rows)
         current = {f: numeric[f].iloc[picked] for f in FEATURES}
-        report.drift = drift(ref_numeric, current, params.drift_p_value)
+        report.drift = {
+            **drift(ref_numeric, current, params.drift_p_value),
+            "reference_run_id": reference_run_id,
+        }
         if params.fail_on_drift and report.drift["drifted"]:
             names = ", ".join(report.drift["drifted"])
             errors.append(Finding("drift", None, f"feature(s) drifted: {names}"))

@@ -32,8 +32,18 @@ def seed_history(
             "elapsed": 0.02 + (i % 6) / 1000,
             "dataset": {"rows": 303 + i, "sha256": f"{i:064x}"},
             "model_sha256": f"{i:064x}",
-            "gate": {"passed": passed, "reasons": [] if passed else ["roc_auc below live"]},
-            "data_checks": {"drifted": ["age"] if i % 11 == 5 else []},
+            "gate": {
+                "passed": passed,
+                "reasons": [] if passed else [f"roc_auc {0.9 + (i % 4) / 200:.4f} is below live's"],
+                "champion": {"run_id": run_ids[-1]} if run_ids else None,
+            },
+            "data_checks": {
+                "drifted": ["age"] if i % 11 == 5 else [],
+                "drift_reference": run_ids[-1] if run_ids else None,
+            },
+            "git_commit": f"{i:040x}",
+            "params": {"C": 1.0, "max_iter": 1000, "seed": 42, "test_size": 0.2},
+            "versions": {"python": "3.11.7", "scikit-learn": "1.9.1" if i % 2 else "1.9.0"},
         }
         if i >= pre_fix:
             metrics["label_coding"] = LABEL_CODING

@@ -26,16 +26,28 @@ def test_an_empty_store_says_how_to_get_a_first_version(monkeypatch, tmp_path) -
     assert app.get("vega_lite_chart") == []
 
 
+def frame(app: AppTest, column: str):
+    """The page's table that has ``column`` (versions: "make it live"; compare: "differs")."""
+    tables = [d.value for d in app.dataframe] + [t.value.reset_index() for t in app.table]
+    found = [t for t in tables if column in t.columns]
+    assert len(found) == 1, [list(d.value.columns) for d in app.dataframe]
+    return found[0]
+
+
 def test_one_version_shows_it_live_with_its_scores(monkeypatch, tmp_path) -> None:
     [run_id] = seed_history(open_store(tmp_path / "store"), 1)
     app = run_app(monkeypatch, str(tmp_path / "store"))
     assert app.subheader[0].value == f"Promoted: {run_id}"
-    assert [m.label for m in app.metric] == ["val_acc", "roc_auc", "acc"]
-    assert app.metric[0].value == "0.8500"
+    assert [m.label for m in app.metric] == [
+        "accuracy on held-out rows", "ROC AUC on held-out rows", "accuracy on training rows",
+    ]  # fmt: skip
+    assert app.metric[0].value == "0.8500" and not app.metric[0].delta  # nothing before it
     assert len(app.get("vega_lite_chart")) == 2
-    versions = app.dataframe[-1].value
-    assert list(versions["run_id"]) == [run_id]
-    assert versions.iloc[0]["rollback"] == f"python -m steps.rollback --to {run_id}"
+    versions = frame(app, "make it live")
+    assert list(versions.columns[:4]) == ["status", "run_id", "roc_auc", "val_acc"]
+    assert list(versions["run_id"]) == [run_id] and list(versions["status"]) == ["live"]
+    assert versions.iloc[0]["make it live"] == ""  # it is live already
+    assert not [t for t in app.table if "differs" in t.value.columns]  # nothing to compare
 
 
 def test_five_hundred_versions_with_verdicts_drift_and_the_live_one_against_the_one_before(
@@ -46,22 +58,92 @@ def test_five_hundred_versions_with_verdicts_drift_and_the_live_one_against_the_
     app = run_app(monkeypatch, str(tmp_path / "store"))
     live = run_ids[-2]
     assert app.subheader[0].value == f"Promoted: {live}"
-    versions = app.dataframe[-1].value
+    versions = frame(app, "make it live")
     assert len(versions) == 500
-    assert list(versions.loc[versions["live"] == "live", "run_id"]) == [live]
-    assert (versions["gate"] == "held back").sum() == len([i for i in range(500) if i % 7 == 3])
-    drift = app.dataframe[0].value
+    assert list(versions.loc[versions["status"] == "live", "run_id"]) == [live]
+    held = versions[versions["status"] == "held back"]
+    assert len(held) == len([i for i in range(500) if i % 7 == 3])
+    # Held-back versions say why, and the command to make them live carries FORCE=1.
+    assert held["why held back"].str.contains("is below live's").all()
+    assert (held["make it live"] == "make rollback TO=" + held["run_id"] + " FORCE=1").all()
+    passed = versions[versions["status"] == "passed"]
+    assert (passed["make it live"] == "make rollback TO=" + passed["run_id"]).all()
+    # One time format everywhere.
+    assert versions["trained"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC").all()
+    assert "promoted 2026-11-27 08:00 UTC (trained)" in app.caption[1].value
+    drift = frame(app, "against version")
     assert set(drift["drifted"]) == {"age"}
+    # Each names the version its data was compared with (the seed's: the one before).
+    assert (drift["against version"] == drift["version"].map(lambda r: f"{int(r[:4]) - 1}-1")).all()
     assert versions["label coding"].value_counts().to_dict() == {
         "current": 300,
         "pre-fix, turned round": 200,
     }
-    assert "compared with" in app.caption[1].value
     # The metric's delta is the live version against the gate-passed one trained before it:
     # live is version 498 (roc_auc 0.90 + 2/200), 497 passed the gate (0.90 + 1/200).
     assert app.caption[1].value.endswith(f"compared with {run_ids[-3]}")
     assert app.metric[1].value == "0.9100"
     assert app.metric[1].delta == "+0.0050"
+    # The newest held-back versions are listed with the gate's reasons.
+    listed = app.markdown[0].value
+    newest_held = [r for i, r in enumerate(run_ids) if i % 7 == 3][-1]
+    assert listed.startswith(f"- **{newest_held}**") and "is below live's" in listed
+
+
+def test_no_change_is_not_shown_as_a_rise(monkeypatch, tmp_path) -> None:
+    import json
+
+    from heartml import registry
+
+    store = open_store(tmp_path / "store")
+    first, second = seed_history(store, 2)
+    same = json.loads(store.read_bytes(registry.metrics_key(first)))
+    later = {**same, "run_id": second, "timestamp": "2026-01-02T08:00:00Z"}
+    store.write_bytes(registry.metrics_key(second), json.dumps(later).encode())
+    app = run_app(monkeypatch, str(tmp_path / "store"))
+    assert [m.delta for m in app.metric] == ["no change"] * 3
+    assert "+0.0000" not in str(app.metric)
+
+
+def test_compare_shows_two_versions_side_by_side_and_what_differs(monkeypatch, tmp_path) -> None:
+    store_uri = str(tmp_path / "store")
+    run_ids = seed_history(open_store(store_uri), 5)
+    app = run_app(monkeypatch, store_uri)
+    table = frame(app, "differs").set_index("")
+    # By default: the live version and the gate-passed one before it.
+    # (Version 3 was held back, so the one before the live 4 is 2.)
+    assert table.loc["run id", "version"] == run_ids[4]
+    assert table.loc["run id", "with"] == run_ids[2]
+    for fact in (
+        "gate reasons",
+        "dataset sha256",
+        "dataset rows",
+        "git commit",
+        "scikit-learn version",
+        "ROC AUC on held-out rows",
+        "drifted",
+    ):
+        assert fact in table.index, fact
+    assert table.loc["git commit", "differs"] == "≠"
+    assert table.loc["python version", "differs"] == ""
+    # Any two: pick the held-back version 3.
+    app.selectbox(key="compare_b").set_value(run_ids[3]).run()
+    table = frame(app, "differs").set_index("")
+    assert table.loc["gate verdict", "with"] == "held back"
+    assert "is below live's" in table.loc["gate reasons", "with"]
+
+
+def test_the_lineage_of_the_live_version_is_shown(monkeypatch, tmp_path) -> None:
+    store_uri = str(tmp_path / "store")
+    run_ids = seed_history(open_store(store_uri), 3)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "someone/heart")
+    app = run_app(monkeypatch, store_uri)
+    assert f"Lineage of {run_ids[-1]}" in [h.value for h in app.subheader]
+    lineage = frame(app, "value")
+    facts = dict(zip(lineage[""], lineage["value"], strict=True))
+    assert facts["code"] == f"https://github.com/someone/heart/commit/{2:040x}"
+    assert facts["archived data"].endswith(f"datasets/{2:064x}.csv")
+    assert facts["parameters"] == "C=1.0, max_iter=1000, seed=42, test_size=0.2"
 
 
 @pytest.mark.parametrize("count", [1, 3])
@@ -70,7 +152,7 @@ def test_it_never_needs_a_model_file(monkeypatch, tmp_path, count) -> None:
     seed_history(store, count)
     assert not [key for key in store.list_keys() if key.endswith(".joblib")]
     app = run_app(monkeypatch, str(tmp_path / "store"))
-    assert len(app.dataframe[-1].value) == count
+    assert len(frame(app, "make it live")) == count
     assert app.subheader[0].value.startswith("Promoted: ")
 
 
@@ -78,10 +160,10 @@ def test_a_new_version_shows_up_on_the_next_run(monkeypatch, tmp_path) -> None:
     store = open_store(tmp_path / "store")
     seed_history(store, 2)
     app = run_app(monkeypatch, str(tmp_path / "store"))
-    assert len(app.dataframe[-1].value) == 2
+    assert len(frame(app, "make it live")) == 2
     seed_history(store, 3)
     app.run()
-    assert len(app.dataframe[-1].value) == 3
+    assert len(frame(app, "make it live")) == 3
 
 
 def test_the_served_version_is_asked_of_the_function_and_a_mismatch_is_shown(
@@ -112,4 +194,4 @@ def test_a_malformed_metrics_file_is_skipped_not_a_crash(monkeypatch, tmp_path) 
     store.write_bytes("models/metrics/broken-1.json", b'{"run_id": "broken-1", "gate": "yes"}')
     store.write_bytes("models/metrics/list-1.json", b"[1, 2]")
     app = run_app(monkeypatch, str(tmp_path / "store"))
-    assert sorted(app.dataframe[-1].value["run_id"]) == sorted(run_ids)  # newest first
+    assert sorted(frame(app, "make it live")["run_id"]) == sorted(run_ids)  # newest first

@@ -263,6 +263,7 @@ def test_validate_measures_drift_against_the_live_models_archived_dataset(
     assert result.returncode == 0, result.stderr
     drift = json.loads((reports / "validation.json").read_text())["drift"]
     assert drift["drifted"] == ["age"]
+    assert drift["reference_run_id"] == "run-1"  # what it moved from, named
 
 
 @pytest.mark.parametrize(
