@@ -212,3 +212,21 @@ def test_a_step_reads_its_thresholds_from_the_environment(
     result = call_step("gate", *args, "--reports", str(tmp_path / "r"), GATE_MIN_ROC_AUC="0.99")
     assert result.returncode == 1
     assert "roc_auc 0.9167 < floor 0.99" in result.stderr
+
+
+def test_readme_documents_every_setting_in_one_unbroken_table() -> None:
+    """A blank line inside a Markdown table ends it: the rows after it render as text."""
+    from tests.helpers import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    lines = section.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("| variable |"))
+    table = []
+    for line in lines[first:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    documented = " ".join(table)
+    for name in config.SETTINGS:
+        assert f"`{name}`" in documented, f"{name} is not in README's configuration table"

@@ -15,7 +15,6 @@ from tests.dashboard.browser import (
 from tests.dashboard.seed import seed_history
 
 
-
 @pytest.fixture
 def dashboard(gcs_uri, tmp_path):
     need_chromium()

@@ -1,4 +1,5 @@
-"""Fault injection: kill -9 or an error before and after every store write of upload and rollback.
+"""Fault injection: kill -9 before and after, or an error after, every store write of upload
+and rollback.
 
 For both stores (a local folder, and gcp-storage-emulator run as its own process) the
 store first holds version v1, promoted. Then ``steps.upload`` publishes v2, or
@@ -33,12 +34,14 @@ from tests.helpers import DATASET, REPO, call_step, free_port, python_env
 BUCKET = "heartml-faults"
 UPLOAD_WRITES = 5  # dataset archive, model, metrics, latest.json, latest.joblib
 ROLLBACK_WRITES = 2  # latest.json, latest.joblib
+# An error raised before write N leaves the store exactly as a kill before it does (write N
+# never starts); the error's handling is exercised after each write. So: kill before and
+# after every write, error after every write.
 CASES = [
     (step, n, when, how)
     for step, writes in (("upload", UPLOAD_WRITES), ("rollback", ROLLBACK_WRITES))
     for n in range(1, writes + 1)
-    for when in ("before", "after")
-    for how in ("kill", "error")
+    for when, how in (("before", "kill"), ("after", "kill"), ("after", "error"))
 ]
 
 
