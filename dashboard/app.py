@@ -50,7 +50,11 @@ def show_live(records: list[dict], pointer: dict | None) -> dict | None:
     live_id = (pointer or {}).get("run_id")
     live = next((m for m in records if m.get("run_id") == live_id), None)
     if live is None:
-        st.warning("No version is live yet.")
+        st.warning(
+            f"The store names {live_id} as promoted, but its metrics are missing or unreadable."
+            if live_id
+            else "No version is live yet."
+        )
         return None
     before = registry.promoted_before(records, live)
     st.subheader(f"Promoted: {live_id}")
@@ -149,8 +153,9 @@ def page() -> None:
     chosen_id = (
         shown.iloc[selected[0]]["run_id"] if selected else live_id or shown.iloc[0]["run_id"]
     )
-    chosen = next(m for m in records if m.get("run_id") == chosen_id)
-    st.subheader(f"Lineage of {chosen_id}")
+    # The pointer may name a version whose metrics are unreadable: then the newest one.
+    chosen = next((m for m in records if m.get("run_id") == chosen_id), records[-1])
+    st.subheader(f"Lineage of {chosen['run_id']}")
     facts = history.lineage(chosen, store)
     st.table({"": [name for name, _ in facts], "value": [value for _, value in facts]})
 

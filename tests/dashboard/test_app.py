@@ -195,3 +195,17 @@ def test_a_malformed_metrics_file_is_skipped_not_a_crash(monkeypatch, tmp_path) 
     store.write_bytes("models/metrics/list-1.json", b"[1, 2]")
     app = run_app(monkeypatch, str(tmp_path / "store"))
     assert sorted(frame(app, "make it live")["run_id"]) == sorted(run_ids)  # newest first
+
+
+def test_a_pointer_naming_a_version_without_metrics_still_renders(monkeypatch, tmp_path) -> None:
+    import json
+
+    from heartml import registry
+
+    store = open_store(tmp_path / "store")
+    run_ids = seed_history(store, 3)
+    pointer = {"run_id": "gone-1", "promoted_at": "2026-11-27T08:00:00Z", "reason": "rollback"}
+    store.write_bytes(registry.LATEST_POINTER_KEY, json.dumps(pointer).encode())
+    app = run_app(monkeypatch, str(tmp_path / "store"))
+    assert app.warning[0].value.startswith("The store names gone-1 as promoted, but its metrics")
+    assert f"Lineage of {run_ids[-1]}" in [h.value for h in app.subheader]
