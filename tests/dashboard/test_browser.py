@@ -15,11 +15,13 @@ from tests.dashboard.browser import (
 from tests.dashboard.seed import seed_history
 
 
-@pytest.fixture
-def dashboard(gcs_uri, tmp_path):
+@pytest.fixture(scope="module")
+def dashboard(gcs_emulator, tmp_path_factory):
+    """One seeded bucket and one `make dashboard` for both widths (the page is read-only)."""
     need_chromium()
-    run_ids = seed_history(open_store(gcs_uri), 30)
-    with make_dashboard(gcs_uri, tmp_path / "streamlit.log") as url:
+    uri = f"gs://heartml-test/browser-{id(tmp_path_factory)}"
+    run_ids = seed_history(open_store(uri), 30)
+    with make_dashboard(uri, tmp_path_factory.mktemp("dashboard") / "streamlit.log") as url:
         yield url, run_ids
 
 
