@@ -76,6 +76,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_cold_start.py --baseline 1f3b9ed
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_dashboard.py
+	$(BIN)/python benchmarks/bench_explain.py --baseline 6a48bf2
 
 clean:
 	rm -rf $(VENV) local-store reports test-artifacts .pytest_cache

@@ -238,10 +238,11 @@ def _predict(request: flask.Request) -> tuple[dict[str, Any], int]:
         where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
         return _error("body", f"is not valid JSON{where}", 400)
     try:
-        parsed = serving.parse_request(body, MAX_MISSING_SHARE)
+        explain = serving.parse_explain_query(request.args.get("explain"))
+        parsed = serving.parse_request(body, MAX_MISSING_SHARE, explain)
+        return serving.predict(MODEL, parsed), 200
     except RequestError as exc:
         return _request_error(exc)
-    return serving.predict(MODEL, parsed), 200
 
 
 @functions_framework.http

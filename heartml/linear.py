@@ -19,6 +19,7 @@ starts in a fraction of the time and serves a record in microseconds.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,30 @@ class LinearScorer:
             value = values[i]
             z += table.get(fill if value is None else value, 0.0)
         return _sigmoid(z)
+
+    @cached_property
+    def baseline(self) -> float:
+        """The log-odds of a record with every feature imputed: the explanations' zero."""
+        z = self._bias + sum(slope * fill for _, fill, slope, _ in self._numeric)
+        return z + sum(table.get(fill, 0.0) for _, fill, table in self._coded)
+
+    def contributions(self, values: list[float | None]) -> list[float]:
+        """Each feature's share of the log-odds beyond ``baseline``, in ``features`` order.
+
+        A numeric feature adds slope * (value - fill), a coded one its code's weight less
+        the fill's (its one-hot columns summed back to it); an imputed feature adds 0. So
+        ``baseline + sum(contributions)`` is the log-odds ``one`` turns into a probability.
+        """
+        shares = [0.0] * len(self.features)
+        for i, fill, slope, unknown in self._numeric:
+            value = values[i]
+            if value is not None and value != unknown:
+                shares[i] = slope * (value - fill)
+        for i, fill, table in self._coded:
+            value = values[i]
+            if value is not None:
+                shares[i] = table.get(value, 0.0) - table.get(fill, 0.0)
+        return shares
 
     def many(self, rows: np.ndarray) -> np.ndarray:
         """Score an (n, features) float array; NaN means missing."""

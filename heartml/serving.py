@@ -184,6 +184,32 @@ class LoadedModel:
         p = self.scorer.many(np.array(rows, dtype=float))
         return (1.0 - p if self._inverted else p).tolist()
 
+    def explain(self, row: list[float | None]) -> dict[str, Any]:
+        """Each original feature's contribution to the log-odds of heart disease.
+
+        ``baseline`` is the log-odds for a record with every feature imputed (the training
+        data's medians and fills); ``baseline + sum(contributions)`` is the logit of the
+        answer's probability. Only the linear fast path can say this exactly.
+        """
+        if self.scorer is None:
+            raise RequestError(
+                "explain",
+                "explanations are not available for this model: it has no linear fast path",
+            )
+        sign = -1.0 if self._inverted else 1.0  # log-odds of heart disease, not of class 1
+        shares = self.scorer.contributions(row)
+        contributions = [
+            {
+                "feature": name,
+                "value": value,
+                "contribution": sign * share,
+                "imputed": SPECS[name].is_unknown(value),
+            }
+            for name, value, share in zip(FEATURES, row, shares, strict=True)
+        ]
+        contributions.sort(key=lambda c: -abs(c["contribution"]))
+        return {"baseline": sign * self.scorer.baseline, "contributions": contributions}
+
     def out_of_range(self, row: list[float | None]) -> list[str]:
         """Name the features whose value lies outside what the model saw in training."""
         ranges = self.metadata.get("feature_ranges") or {}
@@ -398,15 +424,37 @@ def parse_record(
 
 @dataclass
 class ParsedRequest:
-    """The records of a request, whether it was a batch, and what it asked that is not used."""
+    """The records of a request, whether it was a batch, whether it asks for explanations,
+    and what it asked that is not used."""
 
     records: list[list[float | None]]
     batch: bool
+    explain: bool = False
     notes: list[str] = field(default_factory=list)
 
 
-def parse_request(body: Any, max_missing_share: float = MAX_MISSING_SHARE) -> ParsedRequest:
-    """Read one record (the tutorial's shape) or ``{"instances": [...]}`` (Vertex AI's)."""
+EXPLAIN_PARAMETER = "explain"
+
+
+def parse_explain_query(value: str | None) -> bool:
+    """Read ``?explain=`` (how a single record, whose body holds only features, asks)."""
+    if value is None:
+        return False
+    if value.strip().lower() in {"true", "1", "yes"}:
+        return True
+    if value.strip().lower() in {"false", "0", "no", ""}:
+        return False
+    raise RequestError("explain", "must be true or false")
+
+
+def parse_request(
+    body: Any, max_missing_share: float = MAX_MISSING_SHARE, explain: bool = False
+) -> ParsedRequest:
+    """Read one record (the tutorial's shape) or ``{"instances": [...]}`` (Vertex AI's).
+
+    ``explain`` is the query string's ask; a batch may also ask with Vertex AI's
+    ``"parameters": {"explain": true}``.
+    """
     if isinstance(body, dict):
         for key, whose in FOREIGN_SHAPES.items():
             if key in body and "instances" not in body:
@@ -416,7 +464,9 @@ def parse_request(body: Any, max_missing_share: float = MAX_MISSING_SHARE) -> Pa
                     '{"instances": [{"age": ..., ...}, ...]}, or send one record',
                 )
     if not (isinstance(body, dict) and "instances" in body):
-        return ParsedRequest([parse_record(body, "", max_missing_share)], batch=False)
+        return ParsedRequest(
+            [parse_record(body, "", max_missing_share)], batch=False, explain=explain
+        )
     problems = [
         (key[:64], "is not allowed beside instances") for key in sorted(set(body) - TOP_LEVEL_KEYS)
     ]
@@ -424,6 +474,9 @@ def parse_request(body: Any, max_missing_share: float = MAX_MISSING_SHARE) -> Pa
     if not isinstance(parameters, dict):
         problems.append(("parameters", f"must be an object, got {_json_type(parameters)}"))
         parameters = {}
+    asked = parameters.get(EXPLAIN_PARAMETER, False)
+    if not isinstance(asked, bool):
+        problems.append(("parameters.explain", f"must be true or false, got {_json_type(asked)}"))
     instances = body["instances"]
     if not isinstance(instances, list):
         problems.append(("instances", f"must be an array of records, got {_json_type(instances)}"))
@@ -444,10 +497,11 @@ def parse_request(body: Any, max_missing_share: float = MAX_MISSING_SHARE) -> Pa
             problems = [*problems[: MAX_PROBLEMS - 1], ("instances", f"and {more} more problems")]
         raise RequestError.from_problems(problems)
     notes = [
-        f"parameters.{key[:64]} is not used: this model takes no parameters"
+        f"parameters.{key[:64]} is not used: the only parameter is {EXPLAIN_PARAMETER}"
         for key in sorted(parameters)
+        if key != EXPLAIN_PARAMETER
     ]
-    return ParsedRequest(records, batch=True, notes=notes)
+    return ParsedRequest(records, batch=True, explain=explain or asked is True, notes=notes)
 
 
 def predict(model: LoadedModel, request: ParsedRequest) -> dict[str, Any]:
@@ -467,6 +521,9 @@ def predict(model: LoadedModel, request: ParsedRequest) -> dict[str, Any]:
         }
         for p, row in zip(model.probabilities(request.records), request.records, strict=True)
     ]
+    if request.explain:
+        for prediction, row in zip(predictions, request.records, strict=True):
+            prediction["explanation"] = model.explain(row)
     answer: dict[str, Any] = {} if request.batch else dict(predictions[0])
     answer.update(predictions=predictions, **model.identity())
     if request.notes:

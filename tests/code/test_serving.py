@@ -170,7 +170,7 @@ def test_other_servers_request_shapes_are_pointed_to_instances(shape) -> None:
 def test_unused_parameters_are_answered_with_a_note(model) -> None:
     body = {"instances": [SAMPLE_RECORD], "parameters": {"threshold": 0.3}}
     answer = serving.predict(model, serving.parse_request(body))
-    assert answer["notes"] == ["parameters.threshold is not used: this model takes no parameters"]
+    assert answer["notes"] == ["parameters.threshold is not used: the only parameter is explain"]
     assert "notes" not in serving.predict(model, serving.parse_request(SAMPLE_RECORD))
 
 
@@ -215,6 +215,97 @@ def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -
     rows = _rows_with_holes()
     expected = forest.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
     assert np.allclose(loaded.probabilities(rows.tolist()), expected, rtol=0, atol=1e-12)
+    with pytest.raises(RequestError) as caught:
+        serving.predict(loaded, serving.parse_request(SAMPLE_RECORD, explain=True))
+    assert (caught.value.field, caught.value.status) == ("explain", 400)
+    assert "not available for this model" in caught.value.problem
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+def _explained(model, rows: np.ndarray, *, batch: bool) -> list[dict]:
+    records = [[None if np.isnan(v) else float(v) for v in row] for row in rows]
+    if batch:
+        body = {"instances": [dict(zip(FEATURES, r, strict=True)) for r in records[:1000]]}
+        body["parameters"] = {"explain": True}
+        return serving.predict(model, serving.parse_request(body, 1.0))["predictions"]
+    return [
+        serving.predict(
+            model, serving.parse_request(dict(zip(FEATURES, r, strict=True)), 1.0, True)
+        )
+        for r in records
+    ]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_baseline_plus_contributions_is_the_logit_on_every_row(model, batch) -> None:
+    rows = _rows_with_holes()
+    answers = _explained(model, rows, batch=batch)
+    assert len(answers) == (min(len(rows), 1000) if batch else len(rows))
+    worst = 0.0
+    for answer in answers:
+        explanation = answer["explanation"]
+        total = explanation["baseline"] + sum(
+            c["contribution"] for c in explanation["contributions"]
+        )
+        worst = max(worst, abs(total - _logit(answer["probability"])))
+        shares = explanation["contributions"]
+        # One entry per original feature, sorted by magnitude, imputed ones marked and worth 0.
+        assert sorted(c["feature"] for c in shares) == sorted(FEATURES)
+        assert [abs(c["contribution"]) for c in shares] == sorted(
+            (abs(c["contribution"]) for c in shares), reverse=True
+        )
+        for c in shares:
+            assert c["imputed"] == (c["feature"] in answer["imputed"])
+            if c["imputed"]:
+                assert c["contribution"] == 0.0
+    assert worst <= 1e-9, worst
+
+
+def test_a_pre_fix_model_explains_the_log_odds_of_heart_disease() -> None:
+    from tests.helpers import legacy_model
+
+    data, _ = legacy_model(read_dataset(DATASET))
+    legacy = serving.model_from_bytes(data, "legacy", verified=True)
+    assert legacy.scorer is not None and legacy.label_coding["class_1"] == "clear"
+    for answer in _explained(legacy, _rows_with_holes()[:50], batch=False):
+        explanation = answer["explanation"]
+        total = explanation["baseline"] + sum(
+            c["contribution"] for c in explanation["contributions"]
+        )
+        assert abs(total - _logit(answer["probability"])) <= 1e-9
+
+
+def test_a_contribution_points_the_way_the_feature_moves_the_risk(model) -> None:
+    # Exercise-induced angina goes with heart disease in the data (features.DIRECTIONS).
+    with_angina = {**SAMPLE_RECORD, "exang": 1}
+    answer = serving.predict(model, serving.parse_request(with_angina, explain=True))
+    exang = next(c for c in answer["explanation"]["contributions"] if c["feature"] == "exang")
+    assert exang["contribution"] > 0 and exang["value"] == 1
+
+
+def test_unexplained_answers_carry_no_explanation(model) -> None:
+    answer = serving.predict(model, serving.parse_request({"instances": [SAMPLE_RECORD]}))
+    assert "explanation" not in answer["predictions"][0]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [(None, False), ("true", True), ("1", True), ("false", False), ("", False)],
+)
+def test_a_single_record_asks_for_an_explanation_in_the_query_string(query, expected) -> None:
+    assert serving.parse_explain_query(query) is expected
+
+
+def test_a_malformed_explain_is_refused_by_name() -> None:
+    with pytest.raises(RequestError) as caught:
+        serving.parse_explain_query("please")
+    assert caught.value.field == "explain"
+    with pytest.raises(RequestError) as caught:
+        serving.parse_request({"instances": [SAMPLE_RECORD], "parameters": {"explain": "yes"}})
+    assert caught.value.field == "parameters.explain"
 
 
 @pytest.mark.parametrize(

@@ -115,8 +115,37 @@ def test_unused_parameters_are_named_in_the_answer(served) -> None:
     assert response.status_code == 200
     check_response("POST", 200, response.json())
     assert response.json()["notes"] == [
-        "parameters.confidence is not used: this model takes no parameters"
+        "parameters.confidence is not used: the only parameter is explain"
     ]
+
+
+def test_a_single_record_is_explained_when_the_query_asks(served) -> None:
+    response = requests.post(served.url + "?explain=true", json=SAMPLE_RECORD, timeout=10)
+    assert response.status_code == 200
+    body = response.json()
+    check_response("POST", 200, body)
+    explanation = body["explanation"]
+    total = explanation["baseline"] + sum(c["contribution"] for c in explanation["contributions"])
+    p = body["probability"]
+    assert abs(total - (math.log(p) - math.log1p(-p))) <= 1e-9
+    assert body["predictions"][0]["explanation"] == explanation
+
+
+def test_a_batch_is_explained_through_vertex_parameters(served) -> None:
+    body = {
+        "instances": [SAMPLE_RECORD, {**SAMPLE_RECORD, "chol": None}],
+        "parameters": {"explain": True},
+    }
+    response = post(served, body)
+    assert response.status_code == 200
+    check_response("POST", 200, response.json())
+    second = response.json()["predictions"][1]["explanation"]["contributions"]
+    assert next(c for c in second if c["feature"] == "chol") == {
+        "feature": "chol",
+        "value": None,
+        "contribution": 0.0,
+        "imputed": True,
+    }
 
 
 @pytest.mark.parametrize("path", ["/invocations", "/v1/models/heart:predict", "/predict/"])
@@ -205,6 +234,8 @@ BAD_REQUESTS = {
     "MLflow dataframe_split": ({"json": {"dataframe_split": {"columns": ["age"], "data": [[63]]}}},
                                400, "dataframe_split", "MLflow's request shape"),
     "MLflow inputs": ({"json": {"inputs": [SAMPLE_RECORD]}}, 400, "inputs", '{"instances"'),
+    "explain not a boolean": ({"json": {"instances": [SAMPLE_RECORD], "parameters": {"explain": "yes"}}},
+                              400, "parameters.explain", "true or false"),
 }  # fmt: skip
 
 
