@@ -121,8 +121,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("NOTIFY_TIMEOUT_SECONDS", float, 10.0, "seconds per call"),
         Setting("NOTIFY_BUDGET_SECONDS", float, 30.0, "seconds for all tries"),
         Setting("NOTIFY_CLAIM_STALE_SECONDS", float, 120.0, "a claim older is abandoned"),
-        Setting("GITHUB_REPOSITORY", str, "", "owner/repo to dispatch to"),
-        Setting("GITHUB_TOKEN", str, "", "token for repository_dispatch", secret=True),
+        Setting("GITHUB_REPOSITORY", str, "", "owner/repo to dispatch to or comment in"),
+        Setting("PR_NUMBER", int, None, "the pull request to comment on", "--pr"),
+        Setting(
+            "GITHUB_TOKEN", str, "", "token for repository_dispatch or the comment", secret=True
+        ),
         Setting("GITHUB_API_URL", str, "https://api.github.com", "GitHub's API"),
         Setting("GITHUB_SERVER_URL", str, "https://github.com", "GitHub, for run links"),
         Setting("SLACK_WEBHOOK_URL", str, "", "incoming webhook for alerts", secret=True),

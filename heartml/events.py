@@ -23,7 +23,7 @@ effect is an outside HTTP call that cannot be undone:
   but reached the downstream.
 
 Downstream failures are retried with backoff within a total time budget that no
-call can outlast, however slowly the downstream answers.
+call can outlast, however slowly the downstream answers (heartml.downstream).
 """
 
 from __future__ import annotations
@@ -31,17 +31,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
 from heartml import config, registry
+from heartml.downstream import RetryPolicy, github_headers, send_json
 from heartml.errors import (
     DownstreamRefused,
     DownstreamUnavailable,
@@ -67,26 +64,6 @@ class StorageObject:
     generation: str
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try a downstream call before giving the event back to Eventarc."""
-
-    attempts: int = config.SETTINGS["NOTIFY_RETRY_ATTEMPTS"].default
-    base_delay: float = config.SETTINGS["NOTIFY_RETRY_BASE_SECONDS"].default
-    timeout: float = config.SETTINGS["NOTIFY_TIMEOUT_SECONDS"].default
-    budget: float = config.SETTINGS["NOTIFY_BUDGET_SECONDS"].default
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        """Read the ``NOTIFY_RETRY_*``, ``NOTIFY_TIMEOUT_SECONDS`` and ``NOTIFY_BUDGET_SECONDS``."""
-        return cls(
-            attempts=config.get("NOTIFY_RETRY_ATTEMPTS"),
-            base_delay=config.get("NOTIFY_RETRY_BASE_SECONDS"),
-            timeout=config.get("NOTIFY_TIMEOUT_SECONDS"),
-            budget=config.get("NOTIFY_BUDGET_SECONDS"),
-        )
-
-
 def storage_object(event: Any) -> StorageObject | None:
     """Read a finalize event; None (logged) when it is not one this code understands."""
     try:
@@ -102,87 +79,6 @@ def storage_object(event: Any) -> StorageObject | None:
     except (KeyError, TypeError, ValueError) as exc:
         log.warning("ignored an event of unknown shape: %s", exc)
         return None
-
-
-def post_json(
-    url: str, body: dict[str, Any], headers: dict[str, str], policy: RetryPolicy
-) -> requests.Response:
-    """POST with retries; return the final answer.
-
-    Retried: refused connections, timeouts, 5xx, 429 and GitHub's rate-limit 403, waiting
-    at least what a ``Retry-After`` asks. Any other 4xx is returned at once (a retry
-    cannot fix it). Raises DownstreamUnavailable when every attempt failed or the time
-    budget would run out (the event goes back to Eventarc, which redelivers), and
-    DownstreamRefused when the call cannot be made as configured. No message quotes the
-    URL's path (a webhook's secret) or a header (a token).
-    """
-    deadline = time.monotonic() + policy.budget
-    problem = "no attempt made"
-    for attempt in range(1, policy.attempts + 1):
-        wait = 0.0
-        try:
-            left = deadline - time.monotonic()
-            timeout = max(0.1, min(policy.timeout, left))
-            call = _CALLS.submit(requests.post, url, json=body, headers=headers, timeout=timeout)
-            # A per-read timeout restarts with every byte; the budget must not.
-            response = call.result(timeout=max(0.1, left))
-            if not _retryable(response):
-                return response
-            problem = f"HTTP {response.status_code}"
-            wait = _retry_after(response)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            problem = type(exc).__name__
-        except FuturesTimeout:
-            problem = "no complete answer within the time budget"  # a dripping downstream
-            break
-        except requests.TooManyRedirects:
-            raise DownstreamRefused(f"{_host(url)} redirects in a loop") from None
-        except (requests.RequestException, ValueError) as exc:  # bad URL, header or token
-            raise DownstreamRefused(
-                f"cannot call {_host(url)} as configured ({type(exc).__name__}); "
-                "check the URL and the token (stray whitespace?)"
-            ) from None
-        delay = max(wait, policy.base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4))
-        if attempt == policy.attempts or time.monotonic() + delay > deadline:
-            break
-        log.warning(
-            "%s answered %s (attempt %d); retrying in %.2f s", _host(url), problem, attempt, delay
-        )
-        time.sleep(delay)  # the backoff (or the downstream's own Retry-After), not a guess
-    raise DownstreamUnavailable(f"{_host(url)} unavailable after {attempt} attempt(s): {problem}")
-
-
-# Calls run here so that the caller can stop waiting at the deadline; a call left behind
-# ends at its own read timeout, which is never longer than the budget.
-_CALLS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="downstream")
-
-
-def _retryable(response: requests.Response) -> bool:
-    if response.status_code >= 500 or response.status_code == 429:
-        return True
-    # GitHub answers its rate limits with 403 (secondary limits with 429 or 403).
-    return response.status_code == 403 and (
-        response.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in response.headers
-    )
-
-
-def _retry_after(response: requests.Response) -> float:
-    """Seconds a downstream asked to wait (``Retry-After``, or GitHub's reset time)."""
-    value = response.headers.get("retry-after", "")
-    if value.strip().isdigit():
-        return float(value)
-    reset = response.headers.get("x-ratelimit-reset", "")
-    if reset.strip().isdigit():
-        return max(0.0, float(reset) - time.time())
-    return 0.0
-
-
-def _host(url: str) -> str:
-    """Name a downstream by scheme and host only: for a webhook the path is the secret."""
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or not parts.scheme or not parts.hostname:
-        return "the configured URL"
-    return f"{parts.scheme}://{parts.hostname}"
 
 
 def _store_for(obj: StorageObject) -> tuple[Store, str] | None:
@@ -287,7 +183,8 @@ def _send_dispatch(store: Store, obj: StorageObject, policy: RetryPolicy | None)
 def _dispatch(
     api: str, repository: str, token: str, obj: StorageObject, policy: RetryPolicy | None
 ) -> requests.Response:
-    return post_json(
+    return send_json(
+        "POST",
         f"{api}/repos/{repository}/dispatches",
         {
             "event_type": DISPATCH_EVENT_TYPE,
@@ -297,11 +194,7 @@ def _dispatch(
                 "generation": obj.generation,
             },
         },
-        {
-            "Accept": "application/vnd.github+json",
-            "Authorization": f"Bearer {token}",
-            "X-GitHub-Api-Version": "2022-11-28",
-        },
+        github_headers(token),
         policy or RetryPolicy.from_env(),
     )
 
@@ -424,8 +317,8 @@ def _send_alert(store: Store, key: str, obj: StorageObject, policy: RetryPolicy 
         log.error("alert for run %s not sent: set SLACK_WEBHOOK_URL", metrics.get("run_id"))
         return "misconfigured"
     try:
-        response = post_json(
-            webhook, slack_message(metrics, reasons), {}, policy or RetryPolicy.from_env()
+        response = send_json(
+            "POST", webhook, slack_message(metrics, reasons), {}, policy or RetryPolicy.from_env()
         )
     except DownstreamRefused as exc:
         log.error("alert for run %s not sent: %s", metrics.get("run_id"), exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -85,3 +86,15 @@ def _finding(finding: dict[str, Any]) -> str:
     examples = finding.get("examples") or []
     shown = f" (e.g. {', '.join(map(str, examples))})" if examples else ""
     return f"[{finding['check']}] {where}{finding['message']}{shown}"
+
+
+def render_run(reports_dir: Path, artifacts_dir: Path, *, published: bool = False) -> str:
+    """Render the summary from the files a run's steps left (any of them may be missing)."""
+    from heartml import artifacts  # here: rendering from dicts needs no file layout
+
+    return render(
+        artifacts.read_json(reports_dir / artifacts.VALIDATION_REPORT),
+        artifacts.read_json(reports_dir / artifacts.GATE_REPORT),
+        artifacts.read_json(artifacts_dir / artifacts.METRICS_FILE),
+        published=published,
+    )

@@ -20,12 +20,7 @@ log = logging.getLogger("steps.report")
 
 def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
     """Render the summary from ``reports/`` and the artifacts; return where it went."""
-    text = report.render(
-        artifacts.read_json(reports / artifacts.VALIDATION_REPORT),
-        artifacts.read_json(reports / artifacts.GATE_REPORT),
-        artifacts.read_json(artifacts_dir / artifacts.METRICS_FILE),
-        published=published,
-    )
+    text = report.render_run(reports, artifacts_dir, published=published)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     target = Path(summary) if summary else reports / artifacts.SUMMARY_REPORT
     target.parent.mkdir(parents=True, exist_ok=True)

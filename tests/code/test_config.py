@@ -149,7 +149,7 @@ def test_a_step_keeps_its_own_spelling_of_a_shared_flag(monkeypatch) -> None:
     assert config.resolve(parser.parse_args([]), "PIPELINE_ARTIFACTS") == Path("from-env")
 
 
-STEPS = ("download", "gate", "history", "report", "rollback", "train", "upload",
+STEPS = ("comment_report", "download", "gate", "history", "report", "rollback", "train", "upload",
          "upload_dataset", "validate")  # fmt: skip
 
 
