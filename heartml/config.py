@@ -78,6 +78,13 @@ SETTINGS: dict[str, Setting] = {
             "--max-missing-share",
         ),
         Setting(
+            "VALIDATE_MAX_DUPLICATE_SHARE",
+            float,
+            0.05,
+            "most rows repeating an earlier row",
+            "--max-duplicate-share",
+        ),
+        Setting(
             "VALIDATE_EXTRA_COLUMNS",
             str,
             "warn",

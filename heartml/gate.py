@@ -320,6 +320,7 @@ def data_checks_summary(validation_report: dict[str, Any]) -> dict[str, Any]:
     return {
         "passed": validation_report.get("passed"),
         "duplicates": validation_report.get("duplicates"),
+        "duplicate_share": validation_report.get("duplicate_share"),
         "warnings": [w.get("message") for w in validation_report.get("warnings", [])],
         "drifted": (validation_report.get("drift") or {}).get("drifted"),
         "drift_reference": (validation_report.get("drift") or {}).get("reference_run_id"),

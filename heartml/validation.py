@@ -51,6 +51,10 @@ class ValidationParams:
         Fewer rows cannot give a validation split worth gating on.
     max_missing_share : float, default=0.10
         Largest share of missing values a feature column may have (the label may have none).
+    max_duplicate_share : float, default=0.05
+        Largest share of rows that repeat an earlier row. A resampled or doubled export
+        repeats rows, so evaluation rows would repeat training rows and the scores would be
+        inflated; real exports of this table repeat almost none (the shipped one, 1 in 303).
     extra_columns : {"warn", "error"}, default="warn"
         An unexpected column is reported and ignored by default: exports often add an
         id or a date, and training selects its features by name.
@@ -67,6 +71,7 @@ class ValidationParams:
 
     min_rows: int = config.SETTINGS["VALIDATE_MIN_ROWS"].default
     max_missing_share: float = config.SETTINGS["VALIDATE_MAX_MISSING_SHARE"].default
+    max_duplicate_share: float = config.SETTINGS["VALIDATE_MAX_DUPLICATE_SHARE"].default
     extra_columns: str = config.SETTINGS["VALIDATE_EXTRA_COLUMNS"].default
     drift_p_value: float = 0.05
     fail_on_drift: bool = config.SETTINGS["VALIDATE_FAIL_ON_DRIFT"].default
@@ -82,6 +87,7 @@ class ValidationParams:
 SETTINGS = {
     "min_rows": "VALIDATE_MIN_ROWS",
     "max_missing_share": "VALIDATE_MAX_MISSING_SHARE",
+    "max_duplicate_share": "VALIDATE_MAX_DUPLICATE_SHARE",
     "extra_columns": "VALIDATE_EXTRA_COLUMNS",
     "fail_on_drift": "VALIDATE_FAIL_ON_DRIFT",
 }
@@ -116,11 +122,16 @@ class ValidationReport:
     drift: dict[str, Any] | None = None
 
     @property
+    def duplicate_share(self) -> float:
+        """The share of rows that repeat an earlier row."""
+        return self.duplicates / self.rows if self.rows else 0.0
+
+    @property
     def passed(self) -> bool:
         return not self.errors
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        return {**asdict(self), "duplicate_share": self.duplicate_share, "passed": self.passed}
 
     def raise_if_failed(self, where: str) -> None:
         """Raise DatasetError naming every failed check, if any failed."""
@@ -212,7 +223,17 @@ def validate(
         rows=len(frame), errors=errors, warnings=warnings, duplicates=_count_duplicates(frame)
     )
     if report.duplicates:
-        warnings.append(Finding("duplicates", None, f"{report.duplicates} duplicate row(s)"))
+        share = report.duplicate_share
+        message = f"{report.duplicates} duplicate row(s), {share:.1%} of the rows"
+        if share > params.max_duplicate_share:
+            message += (
+                f", more than the {params.max_duplicate_share:.1%} allowed: repeated rows land "
+                "on both sides of the split and inflate the scores (a resampled or doubled "
+                "export?)"
+            )
+            errors.append(Finding("duplicates", None, message))
+        else:
+            warnings.append(Finding("duplicates", None, message))
 
     if reference is not None and not missing:
         rows = params.drift_sample_rows

@@ -89,3 +89,18 @@ def test_drift_blocks_when_configured(tmp_path) -> None:
 def test_the_same_data_shows_no_drift() -> None:
     frame = read_dataset(DATASET)
     assert validation.validate(frame, reference=frame).drift["drifted"] == []
+
+
+def test_a_doubled_export_is_blocked_by_its_duplicate_share() -> None:
+    validate, ValidationParams = validation.validate, validation.ValidationParams
+    frame = read_dataset(DATASET)
+    shipped = validate(frame)
+    assert shipped.passed and shipped.duplicates == 1
+    assert round(shipped.duplicate_share, 4) == round(1 / 303, 4)
+    doubled = validate(pd.concat([frame, frame], ignore_index=True))
+    assert not doubled.passed
+    [finding] = [f for f in doubled.errors if f.check == "duplicates"]
+    assert "304 duplicate row(s), 50.2% of the rows, more than the 5.0% allowed" in finding.message
+    # The limit is the user's (VALIDATE_MAX_DUPLICATE_SHARE).
+    allowed = ValidationParams(max_duplicate_share=0.6)
+    assert validate(pd.concat([frame, frame], ignore_index=True), allowed).passed
