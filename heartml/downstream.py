@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try a downstream call before giving the event back to Eventarc."""
+    """How hard to try a call to GitHub or Slack before giving up (the NOTIFY_* settings)."""
 
     attempts: int = config.SETTINGS["NOTIFY_RETRY_ATTEMPTS"].default
     base_delay: float = config.SETTINGS["NOTIFY_RETRY_BASE_SECONDS"].default
