@@ -185,6 +185,7 @@ def validate(
     version ``reference_run_id`` the report names, so a reader knows what moved from what.
     """
     params = params or ValidationParams()
+    frame = frame.reset_index(drop=True)  # checks align by position; a caller's index may repeat
     errors: list[Finding] = []
     warnings: list[Finding] = []
 
