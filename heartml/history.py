@@ -27,6 +27,12 @@ TIME_FORMAT = "%Y-%m-%d %H:%M UTC"  # the one way the dashboard writes a time
 NO_CHANGE = 0.00005  # a delta that rounds to 0.0000 is no change
 
 
+def _part(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object of a metrics record, or {} when absent or not an object."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def format_time(value: Any) -> str:
     """Write a timestamp (ISO text or datetime) as TIME_FORMAT; '' when unknown."""
     stamp = pd.to_datetime(value, utc=True, errors="coerce")
@@ -44,15 +50,15 @@ def status_of(metrics: dict[str, Any], live_run_id: str | None) -> str:
 
 def gate_reasons(metrics: dict[str, Any]) -> str:
     """The gate's reasons for holding a version back, as one line ('' if it passed)."""
-    gate = metrics.get("gate") if isinstance(metrics.get("gate"), dict) else {}
+    gate = _part(metrics, "gate")
     return "; ".join(str(reason) for reason in gate.get("reasons") or [])
 
 
 def drift_reference(metrics: dict[str, Any]) -> str:
     """The version whose data drift was measured against: recorded, else the gate's champion."""
-    checks = metrics.get("data_checks") if isinstance(metrics.get("data_checks"), dict) else {}
-    gate = metrics.get("gate") if isinstance(metrics.get("gate"), dict) else {}
-    champion = gate.get("champion") if isinstance(gate.get("champion"), dict) else {}
+    checks = _part(metrics, "data_checks")
+    gate = _part(metrics, "gate")
+    champion = _part(gate, "champion")
     return str(checks.get("drift_reference") or champion.get("run_id") or "")
 
 
@@ -69,8 +75,8 @@ def versions_table(records: list[dict[str, Any]], live_run_id: str | None) -> pd
     """One row per version, oldest first; what a reader needs first comes first."""
     rows = []
     for m in records:
-        dataset = m.get("dataset") if isinstance(m.get("dataset"), dict) else {}
-        checks = m.get("data_checks") if isinstance(m.get("data_checks"), dict) else {}
+        dataset = _part(m, "dataset")
+        checks = _part(m, "data_checks")
         rows.append(
             {
                 "status": status_of(m, live_run_id),
@@ -203,13 +209,13 @@ def held_back(records: list[dict[str, Any]], newest: int = 5) -> list[dict[str, 
 
 
 def _lineage_rows(m: dict[str, Any], live_run_id: str | None) -> dict[str, Any]:
-    dataset = m.get("dataset") if isinstance(m.get("dataset"), dict) else {}
-    checks = m.get("data_checks") if isinstance(m.get("data_checks"), dict) else {}
-    gate = m.get("gate") if isinstance(m.get("gate"), dict) else {}
-    params = m.get("params") if isinstance(m.get("params"), dict) else {}
-    versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
-    evaluation = m.get("evaluation") if isinstance(m.get("evaluation"), dict) else {}
-    champion = gate.get("champion") if isinstance(gate.get("champion"), dict) else {}
+    dataset = _part(m, "dataset")
+    checks = _part(m, "data_checks")
+    gate = _part(m, "gate")
+    params = _part(m, "params")
+    versions = _part(m, "versions")
+    evaluation = _part(m, "evaluation")
+    champion = _part(gate, "champion")
     drifted = ", ".join(checks.get("drifted") or []) or "none"
     reference = drift_reference(m)
     return {
@@ -249,7 +255,7 @@ def compare(a: dict[str, Any], b: dict[str, Any], live_run_id: str | None) -> pd
 
 def lineage(m: dict[str, Any], store: Store) -> list[tuple[str, str]]:
     """Where a version came from: its data (and where it is archived), code and parameters."""
-    dataset = m.get("dataset") if isinstance(m.get("dataset"), dict) else {}
+    dataset = _part(m, "dataset")
     sha = str(dataset.get("sha256") or "")
     commit = str(m.get("git_commit") or "")
     repository = config.get("GITHUB_REPOSITORY")
@@ -257,8 +263,8 @@ def lineage(m: dict[str, Any], store: Store) -> list[tuple[str, str]]:
         code = f"{config.get('GITHUB_SERVER_URL')}/{repository}/commit/{commit}"
     else:
         code = commit or "unknown"
-    params = m.get("params") if isinstance(m.get("params"), dict) else {}
-    versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
+    params = _part(m, "params")
+    versions = _part(m, "versions")
     run_id = str(m.get("run_id"))
     return [
         ("dataset", f"{dataset.get('rows', '?')} rows, sha256 {_text(sha) or 'unknown'}"),
@@ -303,7 +309,7 @@ def served_version(url: str, token: str = "", timeout: float = 5.0) -> dict[str,
         return {"error": f"cannot ask {url}: {type(exc).__name__}"}
     if not isinstance(body, dict):
         return {"error": f"{url} answered {response.status_code} without a JSON object"}
-    model = body.get("model") if isinstance(body.get("model"), dict) else {}
+    model = _part(body, "model")
     if response.status_code != 200 or not model:
         message = ((body.get("error") or {}) if isinstance(body.get("error"), dict) else {}).get(
             "message"

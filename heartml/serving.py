@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from heartml import registry
+from heartml import config, registry
 from heartml.artifacts import (
     MODEL_FILE,
     ModelFile,
@@ -65,7 +65,7 @@ FOREIGN_SHAPES = {
 }
 # A record with more of its features missing (null, or an "unknown" code) than this share
 # is refused: its answer would be mostly the training data's medians, not the patient.
-MAX_MISSING_SHARE = 0.25  # at most 3 of the 13 features
+MAX_MISSING_SHARE = config.SETTINGS["SERVE_MAX_MISSING_SHARE"].default  # 3 of 13 features
 MAX_PROBLEMS = 50  # listed in one error; a batch of 1,000 bad records says how many more
 SERVED_RUN_ID_ENV = "SERVED_RUN_ID"
 SERVED_SHA256_ENV = "SERVED_MODEL_SHA256"
