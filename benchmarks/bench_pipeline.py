@@ -40,16 +40,6 @@ STEPS = ("download", "validate", "train", "gate", "upload", "report")
 STARTUP_STEPS = ("download", "validate", "train", "gate", "upload", "report", "history")
 SETTING_PREFIXES = ("PIPELINE_", "TRAIN_", "VALIDATE_", "GATE_", "DATASET_", "GITHUB_", "REPORT_")
 
-# Noise added to each measurement of a resampled row (uniform, half-width), rounded to one
-# decimal so that rows stay distinct; clipped to the plausible ranges validation accepts.
-NOISE = {
-    "age": (2.0, 1, 120),
-    "trestbps": (5.0, 50, 260),
-    "chol": (10.0, 60, 800),
-    "thalach": (5.0, 40, 250),
-    "oldpeak": (0.5, -5, 10),
-}
-
 
 def dataset(rows: int, seed: int) -> Path:
     """Return a CSV of ``rows`` distinct rows: the shipped data itself, or resampled with noise.
@@ -69,20 +59,11 @@ def dataset(rows: int, seed: int) -> Path:
 
 def generate(rows: int, seed: int, path: Path) -> None:
     """Write ``rows`` distinct rows drawn from the shipped data with noise to ``path``."""
-    import numpy as np
-    import pandas as pd
+    sys.path.insert(0, str(REPO))
+    from tests.cases import resampled
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    shipped = pd.read_csv(SHIPPED, encoding="utf-8-sig")
-    rng = np.random.default_rng(seed)
-    frame = shipped.iloc[rng.integers(0, len(shipped), int(rows * 1.01) + 100)]
-    frame = frame.reset_index(drop=True)
-    for column, (spread, low, high) in NOISE.items():
-        noisy = frame[column] + rng.uniform(-spread, spread, len(frame))
-        frame[column] = noisy.clip(low, high).round(1)
-    frame = frame.drop_duplicates().iloc[:rows]
-    if len(frame) < rows:
-        raise SystemExit(f"could not draw {rows} distinct rows")
+    frame = resampled(rows, seed)
     partial = path.with_suffix(".part")
     frame.to_csv(partial, index=False)
     partial.replace(path)

@@ -25,7 +25,7 @@ import pandas as pd
 from heartml import artifacts, config, scores, serving
 from heartml.dataset import read_evaluation
 from heartml.errors import ModelLoadError, ObjectNotFound
-from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES, class_1_is_disease
+from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES
 from heartml.store import Store
 
 CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
@@ -39,12 +39,21 @@ GATE_SETTINGS = {
     "min_accuracy": "GATE_MIN_ACCURACY",
     "max_roc_auc_drop": "GATE_MAX_ROC_AUC_DROP",
     "max_accuracy_drop": "GATE_MAX_ACCURACY_DROP",
+    "confidence": "GATE_CONFIDENCE",
+    "max_brier": "GATE_MAX_BRIER",
+    "min_slice_roc_auc": "GATE_MIN_SLICE_ROC_AUC",
+    "min_slice_rows": "GATE_MIN_SLICE_ROWS",
 }
 
 
 @dataclass(frozen=True)
 class GateParams:
     """Thresholds of the promotion gate.
+
+    Floors and the Brier ceiling judge the point estimate (an interval's low end on a
+    few dozen rows would fail any useful floor); the comparison with the champion
+    judges the interval: a candidate is held back only when the whole interval on
+    candidate minus champion lies below minus the tolerance.
 
     Parameters
     ----------
@@ -53,15 +62,27 @@ class GateParams:
     min_accuracy : float, default=0.75
         Floor on accuracy over the held-out rows.
     max_roc_auc_drop : float, default=0.02
-        How far the candidate's ROC AUC may fall below the champion's on the same rows.
+        How far the candidate's ROC AUC may be below the champion's on the same rows.
     max_accuracy_drop : float, default=0.05
-        How far its accuracy may fall below the champion's (0.05 is three rows of 61).
+        How far its accuracy may be below the champion's on the same rows.
+    confidence : float, default=0.95
+        Two-sided confidence of every interval, the comparison's included.
+    max_brier : float, default=0.25
+        Ceiling on the Brier score: 0.25 is what always answering 0.5 scores.
+    min_slice_roc_auc : float, default=0.70
+        Floor on ROC AUC in each slice (sex, age band) large enough to judge.
+    min_slice_rows : int, default=30
+        Fewest rows (of both classes) a slice needs to be judged; smaller ones are listed.
     """
 
     min_roc_auc: float = config.SETTINGS["GATE_MIN_ROC_AUC"].default
     min_accuracy: float = config.SETTINGS["GATE_MIN_ACCURACY"].default
     max_roc_auc_drop: float = config.SETTINGS["GATE_MAX_ROC_AUC_DROP"].default
     max_accuracy_drop: float = config.SETTINGS["GATE_MAX_ACCURACY_DROP"].default
+    confidence: float = config.SETTINGS["GATE_CONFIDENCE"].default
+    max_brier: float = config.SETTINGS["GATE_MAX_BRIER"].default
+    min_slice_roc_auc: float = config.SETTINGS["GATE_MIN_SLICE_ROC_AUC"].default
+    min_slice_rows: int = config.SETTINGS["GATE_MIN_SLICE_ROWS"].default
 
     @classmethod
     def from_settings(cls, args: Any = None) -> GateParams:
@@ -81,6 +102,8 @@ class Verdict:
     params: dict[str, float]
     rows: int
     notes: list[str] = field(default_factory=list)
+    # Candidate minus champion on the same rows, with paired intervals (None: no champion).
+    comparison: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +124,7 @@ def behavioural_checks(model: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
     Each check is one a bad model can fail; tests/model/test_gate.py shows each failing.
     """
     case_x = _case_frame()
-    val_x = val_x.iloc[:BEHAVIOUR_ROWS]  # shuffled by the split: a sample, the same each run
+    val_x = val_x.iloc[:BEHAVIOUR_ROWS]  # in hash order: a sample, the same each run
     checks = {
         "clear-cut cases": lambda: _clear_cut_cases(model, case_x),
         "answers depend on the record alone": lambda: _record_alone(model, val_x),
@@ -204,26 +227,16 @@ def judge(
     params = params or GateParams()
     reasons: list[str] = []
     notes: list[str] = []
-    cand = {"run_id": candidate_run_id, **scores.held_out_scores(candidate, val_x, val_y)}
+    p_candidate = candidate.predict_proba(val_x)[:, 1]
+    cand = _model_scores(candidate_run_id, val_x, val_y, p_candidate, params)
+    reasons += _floor_reasons(cand, params)
 
-    if cand["roc_auc"] < params.min_roc_auc:
-        reasons.append(f"roc_auc {cand['roc_auc']:.4f} < floor {params.min_roc_auc}")
-    if cand["val_acc"] < params.min_accuracy:
-        reasons.append(f"val_acc {cand['val_acc']:.4f} < floor {params.min_accuracy}")
-
-    champ = None
+    champ = comparison = None
     if champion is not None:
-        champ = {"run_id": champion_run_id, **scores.held_out_scores(champion, val_x, val_y)}
-        for metric, tolerance in (
-            ("roc_auc", params.max_roc_auc_drop),
-            ("val_acc", params.max_accuracy_drop),
-        ):
-            drop = champ[metric] - cand[metric]
-            if drop > tolerance:
-                reasons.append(
-                    f"{metric} {cand[metric]:.4f} is {drop:.4f} below live {champion_run_id}'s "
-                    f"{champ[metric]:.4f} (tolerance {tolerance})"
-                )
+        p_champion = champion.predict_proba(val_x)[:, 1]
+        champ = _model_scores(champion_run_id, val_x, val_y, p_champion, params)
+        comparison = scores.paired_difference(val_y, p_candidate, p_champion, params.confidence)
+        reasons += _comparison_reasons(comparison, champion_run_id, params)
     elif champion_problem:
         notes.append(f"live model not comparable ({champion_problem}); judged on floors alone")
     else:
@@ -242,7 +255,70 @@ def judge(
         params=asdict(params),
         rows=len(val_x),
         notes=notes,
+        comparison=comparison,
     )
+
+
+def _model_scores(
+    run_id: str | None,
+    val_x: pd.DataFrame,
+    val_y: pd.Series,
+    p_disease: np.ndarray,
+    params: GateParams,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        **scores.summary(val_y, p_disease, params.confidence),
+        "slices": scores.slice_summaries(
+            val_x, val_y, p_disease, params.confidence, params.min_slice_rows
+        ),
+    }
+
+
+def _floor_reasons(cand: dict[str, Any], params: GateParams) -> list[str]:
+    """The floors and the ceiling, on point estimates, overall and per judged slice."""
+    reasons = []
+    if cand["roc_auc"] < params.min_roc_auc:
+        reasons.append(f"roc_auc {cand['roc_auc']:.4f} < floor {params.min_roc_auc}")
+    if cand["val_acc"] < params.min_accuracy:
+        reasons.append(f"val_acc {cand['val_acc']:.4f} < floor {params.min_accuracy}")
+    if cand["brier"] > params.max_brier:
+        reasons.append(f"brier {cand['brier']:.4f} > ceiling {params.max_brier}")
+    for part in cand["slices"]:
+        if part["judged"] and part["roc_auc"] < params.min_slice_roc_auc:
+            reasons.append(
+                f"slice '{part['slice']}': roc_auc {part['roc_auc']:.4f} < slice floor "
+                f"{params.min_slice_roc_auc} ({part['rows']} rows)"
+            )
+    return reasons
+
+
+def _comparison_reasons(
+    comparison: dict[str, Any], champion_run_id: str | None, params: GateParams
+) -> list[str]:
+    """Hold back only when the whole interval on candidate minus champion is below -tolerance.
+
+    Without an interval (fewer than two rows of a class) the point estimate decides.
+    """
+    reasons = []
+    for metric, tolerance in (
+        ("roc_auc", params.max_roc_auc_drop),
+        ("val_acc", params.max_accuracy_drop),
+    ):
+        difference, interval = (comparison[metric][k] for k in ("difference", "interval"))
+        upper = interval[1] if interval is not None else difference
+        if upper < -tolerance:
+            shown = (
+                f"{params.confidence:.0%} interval {interval[0]:+.4f} to {interval[1]:+.4f}"
+                if interval is not None
+                else "no interval"
+            )
+            reasons.append(
+                f"{metric} is worse than live {champion_run_id}'s beyond the tolerance "
+                f"{tolerance}: candidate - live {difference:+.4f} ({shown}, "
+                f"{comparison['rows']} rows)"
+            )
+    return reasons
 
 
 def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]:
@@ -262,6 +338,34 @@ def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]
     return live, None
 
 
+def split_problem(champion: serving.LoadedModel, candidate_split: Any) -> str | None:
+    """Say why the champion may have trained on the candidate's evaluation rows, if it may.
+
+    Under the content-hash rule a row is held out when its hash is below the share, so
+    a champion split with the same salt and at least the candidate's share held out
+    every row the candidate is scored on. A version archived before the rule (split
+    by a seeded shuffle, no ``split`` in its file) cannot promise that: it is not
+    compared, and the floors alone judge the candidate that replaces it.
+    """
+    theirs = champion.metadata.get("split")
+    if not isinstance(theirs, dict) or not isinstance(candidate_split, dict):
+        return (
+            f"live {champion.run_id} was split before rows were assigned by content hash, "
+            "so it may have trained on these evaluation rows"
+        )
+    if theirs.get("rule") != candidate_split.get("rule") or theirs.get(
+        "salt"
+    ) != candidate_split.get("salt"):
+        return f"live {champion.run_id} was split by another rule or salt"
+    if float(theirs.get("evaluation_share", 0)) < float(candidate_split["evaluation_share"]):
+        return (
+            f"live {champion.run_id} held out {theirs.get('evaluation_share')} of rows, less "
+            f"than the candidate's {candidate_split['evaluation_share']}: it trained on some "
+            "of the candidate's evaluation rows"
+        )
+    return None
+
+
 def evaluate(
     candidate: serving.LoadedModel,
     val_x: pd.DataFrame,
@@ -272,6 +376,10 @@ def evaluate(
 ) -> Verdict:
     """Judge a trained candidate against the store's live model on the candidate's held-out rows."""
     champion, problem = load_champion(store)
+    if champion is not None:
+        problem = split_problem(champion, candidate.metadata.get("split"))
+        if problem:
+            champion = None
     verdict = judge(
         candidate,
         val_x,
@@ -282,11 +390,6 @@ def evaluate(
         champion_problem=problem,
         params=params,
     )
-    if champion is not None and not class_1_is_disease(champion.label_coding):
-        verdict.notes.append(
-            "the live model was trained before the label coding was recorded (its class 1 is "
-            "'clear'); its answers were turned round to P(heart disease) for this comparison"
-        )
     return verdict
 
 

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from heartml.dataset import read_dataset
 from tests.helpers import DATASET
 
 GOOD = read_dataset(DATASET)
+
+# Noise added to each measurement of a resampled row (uniform, half-width), rounded to one
+# decimal so that rows stay distinct; clipped to the plausible ranges validation accepts.
+NOISE = {
+    "age": (2.0, 1, 120),
+    "trestbps": (5.0, 50, 260),
+    "chol": (10.0, 60, 800),
+    "thalach": (5.0, 40, 250),
+    "oldpeak": (0.5, -5, 10),
+}
+
+
+def resampled(rows: int, seed: int, source: pd.DataFrame = GOOD) -> pd.DataFrame:
+    """``rows`` distinct rows drawn from ``source`` with noise on each measurement.
+
+    Larger data like the shipped rows, for what 303 rows cannot show: slices big enough
+    to judge, a gate comparison narrow enough to decide, the loop's cost at a million rows.
+    """
+    rng = np.random.default_rng(seed)
+    frame = source.iloc[rng.integers(0, len(source), int(rows * 1.01) + 100)]
+    frame = frame.reset_index(drop=True)
+    for column, (spread, low, high) in NOISE.items():
+        noisy = frame[column] + rng.uniform(-spread, spread, len(frame))
+        frame[column] = noisy.clip(low, high).round(1)
+    frame = frame.drop_duplicates().iloc[:rows].reset_index(drop=True)
+    if len(frame) < rows:
+        raise ValueError(f"could not draw {rows} distinct rows")
+    return frame
 
 
 def with_values(column: str, rows: slice, value: object) -> pd.DataFrame:

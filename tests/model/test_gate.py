@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from heartml import gate, serving, training
 from heartml.dataset import read_dataset
 from heartml.features import DIAGNOSES, has_disease
+from tests.cases import resampled
 from tests.helpers import DATASET, legacy_model
 
 
@@ -49,26 +50,121 @@ def test_a_comparable_candidate_passes_with_both_scored_on_the_same_rows(data, c
         candidate, val_x, val_y, candidate_run_id="b", champion=champion, champion_run_id="a"
     )
     assert verdict.passed, verdict.reasons
-    assert verdict.rows == len(val_x) == 61
+    assert verdict.rows == len(val_x) == verdict.comparison["rows"]
     for name, model in (("candidate", candidate), ("champion", champion)):
         expected = roc_auc_score(val_y, model.predict_proba(val_x)[:, 1])
         assert getattr(verdict, name)["roc_auc"] == pytest.approx(expected, abs=1e-12)
     assert verdict.candidate["roc_auc"] != verdict.champion["roc_auc"]
 
 
-def test_a_worse_candidate_is_held_back_with_the_drop_named(data, champion) -> None:
-    frame, val_x, val_y = data
-    # Trained with 30 % of its labels flipped: a real, clearly worse model.
-    noisy = frame.copy()
-    rng = np.random.default_rng(0)
-    flip = rng.random(len(noisy)) < 0.3
-    noisy.loc[flip, "target"] = 1 - noisy.loc[flip, "target"]
-    worse = training.train(noisy).pipeline
+@pytest.fixture(scope="module")
+def big():
+    """3000 rows resampled from the shipped data: about 590 evaluation rows, slices to judge."""
+    frame = resampled(3000, seed=7)
+    params = training.TrainParams()
+    train_x, val_x, train_y, val_y = training.split(frame, params)
+    live = training.fit(train_x, val_x, train_y, val_y, params).pipeline
+    return frame, train_x, train_y, val_x, val_y, live
+
+
+def _without_cp_and_thal(big):
+    """A real, somewhat worse model: trained with chest pain type and thal unrecorded."""
+    _, train_x, train_y, val_x, val_y, _ = big
+    blank = train_x.assign(cp=np.nan, thal=np.nan)
+    return training.fit(blank, val_x, train_y, val_y, training.TrainParams()).pipeline
+
+
+# The imputer says so of cp and thal in the model trained without them, at every transform.
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+def test_a_candidate_worse_beyond_the_tolerance_with_confidence_is_held_back(big) -> None:
+    _, _, _, val_x, val_y, live = big
+    worse = _without_cp_and_thal(big)
+    params = gate.GateParams(max_roc_auc_drop=0.005)
     verdict = gate.judge(
-        worse, val_x, val_y, candidate_run_id="worse", champion=champion, champion_run_id="live"
+        worse,
+        val_x,
+        val_y,
+        candidate_run_id="w",
+        champion=live,
+        champion_run_id="live",
+        params=params,
     )
-    assert not verdict.passed
-    assert any("below live live's" in reason for reason in verdict.reasons), verdict.reasons
+    low, high = verdict.comparison["roc_auc"]["interval"]
+    assert high < -0.005
+    assert verdict.reasons == [
+        f"roc_auc is worse than live live's beyond the tolerance 0.005: candidate - live "
+        f"{verdict.comparison['roc_auc']['difference']:+.4f} (95% interval {low:+.4f} to "
+        f"{high:+.4f}, {len(val_x)} rows)"
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+def test_a_drop_beyond_the_tolerance_that_the_rows_cannot_confirm_passes(big) -> None:
+    """The point estimate alone would hold this candidate back; the paired interval does not."""
+    _, _, _, val_x, val_y, live = big
+    worse = _without_cp_and_thal(big)
+    verdict = gate.judge(
+        worse, val_x, val_y, candidate_run_id="w", champion=live, champion_run_id="live"
+    )
+    difference = verdict.comparison["roc_auc"]["difference"]
+    low, high = verdict.comparison["roc_auc"]["interval"]
+    assert difference < -0.02 < high  # worse than the tolerance, yet not with 95 % confidence
+    assert verdict.passed, verdict.reasons
+    # Pairing: the interval on the difference is narrower than either model's own interval.
+    own = verdict.candidate["intervals"]["roc_auc"]
+    assert high - low < own[1] - own[0]
+
+
+def test_a_model_fine_overall_but_poor_for_women_is_held_back_by_the_slice_floor(big) -> None:
+    """An export where 30 % of women's diagnoses are flipped: men's answers stay good."""
+    frame = big[0].copy()
+    rng = np.random.default_rng(3)
+    flip = (frame["sex"] == 0) & (rng.random(len(frame)) < 0.3)
+    frame.loc[flip, "target"] = 1 - frame.loc[flip, "target"]
+    params = training.TrainParams()
+    train_x, val_x, train_y, val_y = training.split(frame, params)
+    model = training.fit(train_x, val_x, train_y, val_y, params).pipeline
+    verdict = gate.judge(model, val_x, val_y, candidate_run_id="c")
+
+    slices = {s["slice"]: s for s in verdict.candidate["slices"]}
+    assert all(s["judged"] for s in slices.values()), slices  # every slice clears 30 rows
+    women = slices["sex female"]
+    assert verdict.candidate["roc_auc"] >= 0.80 and slices["sex male"]["roc_auc"] >= 0.70
+    assert verdict.reasons == [
+        f"slice 'sex female': roc_auc {women['roc_auc']:.4f} < slice floor 0.7 "
+        f"({women['rows']} rows)"
+    ]
+
+
+def test_small_slices_are_listed_but_not_judged(data, champion) -> None:
+    _, val_x, val_y = data
+    verdict = gate.judge(
+        champion, val_x, val_y, candidate_run_id="c", params=gate.GateParams(min_slice_rows=40)
+    )
+    listed = {s["slice"]: s for s in verdict.candidate["slices"]}
+    assert set(listed) == {
+        "sex female",
+        "sex male",
+        "age under 45",
+        "age 45-54",
+        "age 55-64",
+        "age 65 and over",
+    }
+    for entry in listed.values():
+        assert entry["judged"] == (entry["rows"] >= 40), entry
+        if not entry["judged"]:
+            assert entry["note"] == "fewer than 40 rows" and "roc_auc" not in entry
+    assert sum(listed[s]["rows"] for s in ("sex female", "sex male")) == len(val_x)
+
+
+def test_the_brier_ceiling_holds_back_a_badly_calibrated_model(data, champion) -> None:
+    _, val_x, val_y = data
+    verdict = gate.judge(
+        champion, val_x, val_y, candidate_run_id="c", params=gate.GateParams(max_brier=0.05)
+    )
+    assert verdict.reasons == [f"brier {verdict.candidate['brier']:.4f} > ceiling 0.05"]
+    table = verdict.candidate["reliability"]
+    assert len(table) == 10 and sum(b["rows"] for b in table) == len(val_x)
 
 
 def test_floors_hold_back_a_model_that_is_bad_on_its_own(data) -> None:
