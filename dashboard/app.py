@@ -158,6 +158,9 @@ def page() -> None:
     st.subheader(f"Lineage of {chosen['run_id']}")
     facts = history.lineage(chosen, store)
     st.table({"": [name for name, _ in facts], "value": [value for _, value in facts]})
+    with st.expander(f"Model card of {chosen['run_id']}"):
+        # HTML in the card is shown as text (st.markdown's default): it comes from the store.
+        st.markdown(history.model_card_text(chosen, store))
 
     if len(records) > 1:
         compare_section(records, live, live_id)

@@ -25,6 +25,9 @@ MODEL_FILE = "pipeline.joblib"
 METRICS_FILE = "metrics.json"
 # The held-out rows the candidate never trained on, as steps.train split them, for the gate.
 EVALUATION_FILE = "evaluation.npy"
+# The version's model card, written by steps.gate, archived by steps.upload.
+CARD_JSON_FILE = "model_card.json"
+CARD_MARKDOWN_FILE = "model_card.md"
 
 # What the steps report, for the run summary (steps.report) and for the archive (steps.gate).
 REPORTS_DIR = Path("reports")
@@ -191,4 +194,20 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
+        return None
+
+
+def save_card(out_dir: str | Path, card: dict[str, Any], markdown: str) -> None:
+    """Write the model card beside the model, as JSON and as Markdown."""
+    out = Path(out_dir)
+    (out / CARD_JSON_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    (out / CARD_MARKDOWN_FILE).write_text(markdown + "\n")
+
+
+def read_card(out_dir: str | Path) -> tuple[bytes, bytes] | None:
+    """Return the card's JSON and Markdown bytes, or None when the gate wrote none."""
+    out = Path(out_dir)
+    try:
+        return (out / CARD_JSON_FILE).read_bytes(), (out / CARD_MARKDOWN_FILE).read_bytes()
+    except FileNotFoundError:
         return None

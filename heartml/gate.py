@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heartml import artifacts, config, scores, serving
+from heartml import artifacts, config, model_card, registry, scores, serving
 from heartml.dataset import read_evaluation
-from heartml.errors import ModelLoadError, ObjectNotFound
+from heartml.errors import ConfigError, ModelLoadError, ObjectNotFound
 from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES
 from heartml.store import Store
 
@@ -401,6 +401,8 @@ def judge_trained(
 ) -> tuple[Verdict, bytes, dict[str, Any]]:
     """Judge the candidate ``steps.train`` left in ``artifacts_dir`` against the live model.
 
+    Writes the version's model card beside it (``artifacts.save_card``).
+
     It is scored on the held-out rows training wrote beside it (checked against the
     sha256 in its metrics), so the dataset is neither parsed nor split again. Returns
     the verdict, the model bytes, and the metrics with the verdict (and a summary of
@@ -415,7 +417,35 @@ def judge_trained(
     metrics = {**metrics, "gate": verdict.to_dict()}
     if validation_report is not None:
         metrics["data_checks"] = data_checks_summary(validation_report)
+    keys = registry.card_keys(metrics["run_id"])
+    metrics["model_card"] = keys
+    card = model_card.build(
+        metrics, candidate.scorer.params if candidate.scorer is not None else None, keys
+    )
+    live_id, live_card = live_card_of(store)
+    if live_id is not None:
+        card["live_run_id"] = live_id
+        card["differences_from_live"] = (
+            None if live_card is None else model_card.differences(card, live_card)
+        )
+    artifacts.save_card(artifacts_dir, card, model_card.render(card))
     return verdict, model_bytes, metrics
+
+
+def live_card_of(store: Store) -> tuple[str | None, dict[str, Any] | None]:
+    """The live version's run id and model card (None for a version archived without one).
+
+    Only parsed as JSON, never executed; what reaches a report is cut to short, inert cells.
+    """
+    pointer = registry.live_pointer(store)
+    if not pointer or not isinstance(pointer.get("run_id"), str):
+        return None, None
+    run_id = pointer["run_id"]
+    try:
+        card = json.loads(store.read_bytes(registry.card_keys(run_id)["json"]))
+    except (ObjectNotFound, ValueError, ConfigError):
+        return run_id, None
+    return run_id, card if isinstance(card, dict) else None
 
 
 def data_checks_summary(validation_report: dict[str, Any]) -> dict[str, Any]:

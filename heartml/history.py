@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from heartml import config, registry
+from heartml.errors import ConfigError, ObjectNotFound
 from heartml.features import label_coding_of, label_note
 from heartml.store import Store
 
@@ -83,6 +84,7 @@ def versions_table(records: list[dict[str, Any]], live_run_id: str | None) -> pd
                 "run_id": m.get("run_id"),
                 "roc_auc": m.get("roc_auc"),
                 "val_acc": m.get("val_acc"),
+                "roc_auc interval": score_interval(m, "roc_auc"),
                 "trained": format_time(m.get("timestamp")),
                 "why held back": gate_reasons(m),
                 "acc": m.get("acc"),
@@ -98,6 +100,15 @@ def versions_table(records: list[dict[str, Any]], live_run_id: str | None) -> pd
             }
         )
     return pd.DataFrame(rows)
+
+
+def score_interval(m: dict[str, Any], score: str) -> str:
+    """The gate's interval on a version's score, '' for versions gated before intervals."""
+    candidate = _part(_part(m, "gate"), "candidate")
+    interval = _part(candidate, "intervals").get(score)
+    if not isinstance(interval, list) or len(interval) != 2:
+        return ""
+    return f"{interval[0]:.3f} to {interval[1]:.3f}"
 
 
 def score_delta(live: float, before: float | None) -> str | None:
@@ -277,7 +288,19 @@ def lineage(m: dict[str, Any], store: Store) -> list[tuple[str, str]]:
             f"{store.url(registry.model_key(run_id))}, sha256 {_text(m.get('model_sha256'))}",
         ),
         ("metrics", store.url(registry.metrics_key(run_id))),
+        ("model card", store.url(registry.card_keys(run_id)["markdown"])),
     ]
+
+
+def model_card_text(m: dict[str, Any], store: Store) -> str:
+    """A version's model card as Markdown, or a sentence saying why there is none."""
+    run_id = str(m.get("run_id"))
+    try:
+        return store.read_bytes(registry.card_keys(run_id)["markdown"]).decode("utf-8", "replace")
+    except ObjectNotFound:
+        return f"{run_id} was archived before model cards were written: it has none."
+    except ConfigError:
+        return "this run id cannot name a model card."
 
 
 def _text(value: Any) -> str:

@@ -132,6 +132,7 @@ class LinearScorer:
         if params.get("format") != FORMAT:
             raise ValueError(f"not {FORMAT} parameters")
         self.features = list(features)
+        self.params = params  # as exported: the model card reads the coefficients from it
         numeric, coded = params["numeric"], params["coded"]
         # Fold the scaler into the weights: a_j = w_j / s_j, b = b0 - sum a_j * m_j.
         self._numeric = [

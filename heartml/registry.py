@@ -6,6 +6,7 @@ Layout under the store's root (the tutorial's, plus lineage)::
     datasets/<sha256>.csv            every dataset a version was trained on
     models/<run id>.joblib           every version, written once
     models/metrics/<run id>.json     its metrics, lineage and gate verdict
+    models/cards/<run id>.json|.md   its model card, for tools and for people
     models/latest.json               which version is promoted: the one source of truth
     models/latest.joblib             a byte copy of it, for the tutorial's readers
 
@@ -45,6 +46,7 @@ MODELS_PREFIX = "models/"
 LATEST_MODEL_KEY = f"{MODELS_PREFIX}latest.joblib"
 LATEST_POINTER_KEY = f"{MODELS_PREFIX}latest.json"
 METRICS_PREFIX = f"{MODELS_PREFIX}metrics/"
+CARDS_PREFIX = f"{MODELS_PREFIX}cards/"
 EVENTS_PREFIX = "events/"
 SUPERSEDED_PREFIX = f"{MODELS_PREFIX}superseded/"
 # A run id names files: letters, digits, '.', '_', '-', starting with a letter or digit,
@@ -85,6 +87,12 @@ def metrics_key(run_id: str) -> str:
     return f"{METRICS_PREFIX}{check_run_id(run_id)}.json"
 
 
+def card_keys(run_id: str) -> dict[str, str]:
+    """Where a version's model card is archived: JSON for tools, Markdown for people."""
+    base = f"{CARDS_PREFIX}{check_run_id(run_id)}"
+    return {"json": f"{base}.json", "markdown": f"{base}.md"}
+
+
 def dataset_key(sha256: str) -> str:
     """Return the key of an archived training dataset, named by its content."""
     return f"datasets/{sha256}.csv"
@@ -101,8 +109,13 @@ def publish(
     model_bytes: bytes,
     metrics: dict[str, Any],
     dataset_bytes: bytes | None = None,
+    card: tuple[bytes, bytes] | None = None,
 ) -> bool:
-    """Archive a version (its dataset, model and metrics); promote it if the gate passed it.
+    """Archive a version (its dataset, card, model and metrics); promote it if the gate passed it.
+
+    ``card`` is the model card's JSON and Markdown, written (overwriting what an
+    interrupted run left: they are derived, not evidence) before the model, so an
+    archived version always has its card.
 
     Returns whether the version was promoted. Raises PipelineError when the metrics
     carry no gate verdict, ObjectExists when the version is already archived,
@@ -117,6 +130,14 @@ def publish(
     check_integrity(model_bytes, metrics, "artifact to publish")
     if dataset_bytes is not None:
         archive_dataset(store, dataset_bytes, metrics)
+    if card is not None:
+        if store.exists(metrics_key(run_id)):
+            raise ObjectExists(
+                f"{store.url(metrics_key(run_id))} already exists and is never overwritten"
+            )
+        keys = card_keys(run_id)
+        store.write_bytes(keys["json"], card[0])
+        store.write_bytes(keys["markdown"], card[1])
 
     _archive_model(store, run_id, model_bytes)
     store.write_bytes(metrics_key(run_id), metrics_json(metrics), exclusive=True)
@@ -186,6 +207,8 @@ def promote(store: Store, run_id: str, *, reason: str) -> dict[str, Any]:
         "promoted_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "reason": reason,
     }
+    if isinstance(metrics.get("model_card"), dict):
+        pointer["model_card"] = metrics["model_card"]
     # The pointer is the truth and is written first; latest.joblib follows it.
     store.write_bytes(LATEST_POINTER_KEY, json.dumps(pointer, indent=2).encode() + b"\n")
     log.info("promoted %s (%s)", run_id, reason)

@@ -28,26 +28,7 @@ def render(
         lines += [f"**Gate: {state}.**" + (" Published to `latest`." if published else ""), ""]
         lines += [f"- {reason}" for reason in verdict["reasons"]]
         lines += [f"- {note}" for note in verdict.get("notes", [])]
-        cand, champ = verdict["candidate"], verdict.get("champion") or {}
-        lines += [
-            "",
-            f"Scores on the candidate's {verdict['rows']} held-out rows "
-            "(positive class: heart disease):",
-            "",
-            "| | candidate | live |",
-            "| --- | --- | --- |",
-            f"| run | {cand['run_id']} | {champ.get('run_id', '—')} |",
-            f"| ROC AUC | {_fmt(cand['roc_auc'])} | {_fmt(champ.get('roc_auc'))} |",
-            f"| val_acc (accuracy) | {_fmt(cand['val_acc'])} | {_fmt(champ.get('val_acc'))} |",
-            "",
-            "| behaviour check | result | detail |",
-            "| --- | --- | --- |",
-        ]
-        lines += [
-            f"| {b['check']} | {'pass' if b['passed'] else 'FAIL'} | {b['detail']} |"
-            for b in verdict["behaviour"]
-        ]
-        lines.append("")
+        lines += ["", *verdict_tables(verdict), ""]
 
     if metrics:
         dataset = metrics.get("dataset", {})
@@ -81,6 +62,74 @@ def render(
     return "\n".join(lines)
 
 
+def _interval(score: dict[str, Any], name: str) -> str:
+    interval = (score.get("intervals") or {}).get(name)
+    return f" ({interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
+
+
+def verdict_tables(verdict: dict[str, Any]) -> list[str]:
+    """Candidate beside live on the same rows: scores with intervals, the paired
+    difference the decision rests on, calibration, slices and the behaviour checks."""
+    cand, champ = verdict["candidate"], verdict.get("champion") or {}
+    confidence = (verdict.get("params") or {}).get("confidence", 0.95)
+    comparison = verdict.get("comparison") or {}
+    lines = [
+        f"Scores on the candidate's {verdict['rows']} evaluation rows, which neither model "
+        f"trained on ({cand.get('positives', '—')} with heart disease; "
+        f"{confidence:.0%} intervals):",
+        "",
+        "| | candidate | live | candidate - live (paired) |",
+        "| --- | --- | --- | --- |",
+        f"| run | {cand['run_id']} | {champ.get('run_id', '—')} | |",
+    ]
+    for name, label in (("roc_auc", "ROC AUC"), ("val_acc", "accuracy (val_acc)")):
+        paired = comparison.get(name) or {}
+        interval = paired.get("interval")
+        shown = (
+            f"{paired['difference']:+.4f} ({interval[0]:+.4f} to {interval[1]:+.4f})"
+            if interval
+            else ("—" if not paired else f"{paired['difference']:+.4f}")
+        )
+        lines.append(
+            f"| {label} | {_fmt(cand[name])}{_interval(cand, name)} | "
+            f"{_fmt(champ.get(name))}{_interval(champ, name)} | {shown} |"
+        )
+    lines += [
+        f"| Brier score | {_fmt(cand.get('brier'))}{_interval(cand, 'brier')} | "
+        f"{_fmt(champ.get('brier'))}{_interval(champ, 'brier')} | |",
+        f"| expected calibration error | {_fmt(cand.get('ece'))} | {_fmt(champ.get('ece'))} | |",
+        "",
+        "| slice | rows | candidate ROC AUC | live ROC AUC |",
+        "| --- | --- | --- | --- |",
+    ]
+    live_slices = {s["slice"]: s for s in champ.get("slices") or []}
+    for part in cand.get("slices") or []:
+        theirs = live_slices.get(part["slice"], {})
+        if not part.get("judged"):
+            lines.append(f"| {part['slice']} | {part['rows']} | not judged: {part['note']} | |")
+            continue
+        lines.append(
+            f"| {part['slice']} | {part['rows']} | {_fmt(part['roc_auc'])}"
+            f"{_interval(part, 'roc_auc')} | {_fmt(theirs.get('roc_auc'))} |"
+        )
+    params = verdict.get("params") or {}
+    if params:
+        lines += [
+            "",
+            f"Decision rule: held back if ROC AUC < {params.get('min_roc_auc')}, accuracy < "
+            f"{params.get('min_accuracy')}, Brier > {params.get('max_brier')} or a judged slice's "
+            f"ROC AUC < {params.get('min_slice_roc_auc')} (point estimates), or if the whole "
+            f"paired interval on candidate - live lies below -{params.get('max_roc_auc_drop')} "
+            f"(ROC AUC) or -{params.get('max_accuracy_drop')} (accuracy).",
+        ]
+    lines += ["", "| behaviour check | result | detail |", "| --- | --- | --- |"]
+    lines += [
+        f"| {b['check']} | {'pass' if b['passed'] else 'FAIL'} | {b['detail']} |"
+        for b in verdict["behaviour"]
+    ]
+    return lines
+
+
 def _finding(finding: dict[str, Any]) -> str:
     where = f"`{finding['column']}` " if finding.get("column") else ""
     examples = finding.get("examples") or []
@@ -89,12 +138,23 @@ def _finding(finding: dict[str, Any]) -> str:
 
 
 def render_run(reports_dir: Path, artifacts_dir: Path, *, published: bool = False) -> str:
-    """Render the summary from the files a run's steps left (any of them may be missing)."""
+    """Render the summary from the files a run's steps left (any of them may be missing).
+
+    The model card, when the gate wrote one, follows in a folded section.
+    """
     from heartml import artifacts  # here: rendering from dicts needs no file layout
 
-    return render(
+    text = render(
         artifacts.read_json(reports_dir / artifacts.VALIDATION_REPORT),
         artifacts.read_json(reports_dir / artifacts.GATE_REPORT),
         artifacts.read_json(artifacts_dir / artifacts.METRICS_FILE),
         published=published,
     )
+    card = artifacts.read_card(artifacts_dir)
+    if card is not None:
+        text += (
+            "\n<details><summary>Model card</summary>\n\n"
+            + ("\n" + card[1].decode("utf-8")).replace("\n# ", "\n### ").replace("\n## ", "\n#### ")
+            + "\n</details>\n"
+        )
+    return text

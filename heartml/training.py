@@ -33,6 +33,7 @@ from heartml.errors import DatasetError
 from heartml.features import (
     CATEGORICAL_FEATURES,
     COUNT_FEATURES,
+    DIAGNOSES,
     FEATURES,
     LABEL,
     LABEL_CODING,
@@ -393,6 +394,7 @@ def train_version(
     del raw
     rows = len(frame)
     parts = split(frame, params)
+    with_disease = int(parts[2].sum() + parts[3].sum())
     del frame  # each copy is dropped once used: the fit is the step's memory peak
     result = fit(*parts, params)
     del parts
@@ -406,4 +408,5 @@ def train_version(
     )
     evaluation = evaluation_bytes(result.val_x, result.val_y)
     metrics["evaluation"] = {"sha256": sha256_bytes(evaluation), "rows": len(result.val_x)}
+    metrics["label_balance"] = {DIAGNOSES[1]: with_disease, DIAGNOSES[0]: rows - with_disease}
     return model_bytes, metrics, evaluation

@@ -28,7 +28,8 @@ def upload_step(store_uri: str, artifacts_dir: Path, dataset: Path) -> bool:
     except OSError as exc:
         raise DatasetError(f"cannot read the training dataset {dataset}: {exc.strerror}") from None
     store = open_store(store_uri, timeout=config.store_timeout())
-    promoted = registry.publish(store, model_bytes, metrics, dataset_bytes)
+    card = artifacts.read_card(artifacts_dir)
+    promoted = registry.publish(store, model_bytes, metrics, dataset_bytes, card)
     if promoted:
         set_outputs(run_id=metrics["run_id"], model_sha256=metrics["model_sha256"])
     set_outputs(promoted=str(promoted).lower())

@@ -36,6 +36,7 @@ def seed_history(
                 "passed": passed,
                 "reasons": [] if passed else [f"roc_auc {0.9 + (i % 4) / 200:.4f} is below live's"],
                 "champion": {"run_id": run_ids[-1]} if run_ids else None,
+                "candidate": {"intervals": {"roc_auc": [0.85 + (i % 4) / 200, 0.95]}},
             },
             "data_checks": {
                 "drifted": ["age"] if i % 11 == 5 else [],

@@ -144,6 +144,24 @@ def test_the_lineage_of_the_live_version_is_shown(monkeypatch, tmp_path) -> None
     assert facts["code"] == f"https://github.com/someone/heart/commit/{2:040x}"
     assert facts["archived data"].endswith(f"datasets/{2:064x}.csv")
     assert facts["parameters"] == "C=1.0, max_iter=1000, seed=42, test_size=0.2"
+    assert facts["model card"].endswith(f"models/cards/{run_ids[-1]}.md")
+    intervals = frame(app, "roc_auc interval")["roc_auc interval"]
+    assert intervals.iloc[0] == "0.860 to 0.950"  # newest first: seeded i = 2
+    # Seeded versions predate cards: the expander says so instead of failing.
+    card = app.expander[0]
+    assert card.label == f"Model card of {run_ids[-1]}"
+    assert card.markdown[0].value == (
+        f"{run_ids[-1]} was archived before model cards were written: it has none."
+    )
+
+
+def test_the_model_card_of_the_live_version_is_shown(monkeypatch, tmp_path) -> None:
+    store = open_store(tmp_path / "store")
+    run_ids = seed_history(store, 2)
+    text = "# Model card: x\n\n## Scores\n\n| score | value |\n| --- | --- |\n| ROC AUC | 0.8544 |"
+    store.write_bytes(f"models/cards/{run_ids[-1]}.md", text.encode())
+    app = run_app(monkeypatch, str(tmp_path / "store"))
+    assert app.expander[0].markdown[0].value == text
 
 
 @pytest.mark.parametrize("count", [1, 3])

@@ -30,12 +30,29 @@ def test_the_loop_lands_every_object_where_the_layout_says(store_uri: str, tmp_p
     assert store.list_keys() == [
         "dataset.csv",
         f"datasets/{sha256_bytes(DATASET.read_bytes())}.csv",
+        "models/cards/run-1.json",
+        "models/cards/run-1.md",
         "models/latest.joblib",
         "models/latest.json",
         "models/metrics/run-1.json",
         "models/run-1.joblib",
     ]
-    assert json.loads(store.read_bytes("models/latest.json"))["run_id"] == "run-1"
+    pointer = json.loads(store.read_bytes("models/latest.json"))
+    assert pointer["run_id"] == "run-1"
+    # The live version's record names its model card, and the card is the gate's.
+    assert (
+        pointer["model_card"]
+        == metrics["model_card"]
+        == {
+            "json": "models/cards/run-1.json",
+            "markdown": "models/cards/run-1.md",
+        }
+    )
+    card = json.loads(store.read_bytes("models/cards/run-1.json"))
+    assert card["run_id"] == "run-1" and card["gate"]["passed"] is True
+    assert card["scores"]["roc_auc"]["value"] == metrics["gate"]["candidate"]["roc_auc"]
+    assert card["data"]["sha256"] == sha256_bytes(DATASET.read_bytes())
+    assert store.read_bytes("models/cards/run-1.md").startswith(b"# Model card: run-1\n")
     assert metrics["gate"]["passed"] is True
     assert store.read_bytes("dataset.csv") == DATASET.read_bytes()
     assert store.read_bytes("models/latest.joblib") == store.read_bytes("models/run-1.joblib")
@@ -55,6 +72,12 @@ def test_a_second_run_archives_beside_the_first_and_takes_latest(
     ]
     assert store.read_bytes("models/latest.joblib") == store.read_bytes("models/run-2.joblib")
     assert store.read_bytes("models/run-1.joblib") != store.read_bytes("models/run-2.joblib")
+    # The second card is compared with the first, the live one when it was gated.
+    card = json.loads(store.read_bytes("models/cards/run-2.json"))
+    assert card["live_run_id"] == "run-1"
+    changed = {d["field"] for d in card["differences_from_live"]}
+    assert "dataset sha256" not in changed and "commit" not in changed
+    assert "## Against the live card (run-1)" in store.read_bytes("models/cards/run-2.md").decode()
 
 
 def test_an_archived_version_is_never_overwritten(store_uri: str, tmp_path: Path) -> None:

@@ -279,6 +279,8 @@ def test_a_first_run_trains_gates_publishes_deploys_the_pin_and_proves_it(first_
     store = open_store(f"gs://{BUCKET}/{prefix}")
     assert [k for k in store.list_keys("models/")] == [
         "models/4242-1.joblib",
+        "models/cards/4242-1.json",
+        "models/cards/4242-1.md",
         "models/latest.joblib",
         "models/latest.json",
         "models/metrics/4242-1.json",
@@ -287,6 +289,7 @@ def test_a_first_run_trains_gates_publishes_deploys_the_pin_and_proves_it(first_
     assert metrics["gate"]["passed"] and metrics["gate"]["champion"] is None
     assert store.read_bytes("models/latest.joblib") == store.read_bytes("models/4242-1.joblib")
     assert "**Gate: passed.** Published to `latest`." in run.summary
+    assert "<details><summary>Model card</summary>" in run.summary
     # The pin is the upload step's own output, equal to what the archive records.
     assert run.deployed_env == {
         "PIPELINE_STORE": f"gs://{BUCKET}/{prefix}",

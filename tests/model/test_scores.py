@@ -43,11 +43,12 @@ def _two_models(seed: int, n: int = 400):
 
 
 def _bootstrap(y, p, q, repeats: int = 2000):
+    """Resampled rows, scored by scores.roc_auc (held to scikit-learn's above): fast."""
     rng = np.random.default_rng(0)
     own, difference = [], []
     for _ in range(repeats):
         rows = rng.integers(0, len(y), len(y))
-        a, b = roc_auc_score(y[rows], p[rows]), roc_auc_score(y[rows], q[rows])
+        a, b = scores.roc_auc(y[rows], p[rows]), scores.roc_auc(y[rows], q[rows])
         own.append(a)
         difference.append(a - b)
     return np.std(own), np.std(difference)

@@ -1,0 +1,369 @@
+"""A model card per version: what the model is for, what it was trained on, how it scored.
+
+Built by ``steps.gate`` from the version's metrics (lineage, data checks, the gate's
+verdict) and its linear coefficients, written beside the model as JSON (for tools)
+and Markdown (for people), and archived with the version under ``models/cards/``.
+Rendering is plain string work over the JSON: the run summary, the pull-request
+comment and the dashboard all show the same Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from heartml.features import DIAGNOSES, LABEL, SPECS
+
+FORMAT = "heartml-model-card/1"
+
+INTENDED_USE = (
+    "Ranking adult patients already under cardiological work-up by their likelihood of "
+    "angiographic heart disease, from the thirteen measurements of the UCI Cleveland table, "
+    "as a second opinion beside a clinician's judgement.",
+    "Teaching and templating: a small, inspectable model to show continuous training and "
+    "delivery end to end.",
+)
+NOT_INTENDED_USE = (
+    "Diagnosing, ruling out or triaging any patient without a clinician: it was fitted on a "
+    "few hundred patients from one hospital in the 1980s.",
+    "Screening the general population, children, or patients unlike the training data "
+    "(answers outside the training range are flagged in `out_of_range`).",
+    "Reading a coefficient as a cause: odds ratios describe association in this data.",
+)
+
+
+def build(
+    metrics: dict[str, Any], linear_params: dict[str, Any] | None, keys: dict[str, str]
+) -> dict[str, Any]:
+    """Return the card as JSON-ready data from a gated version's metrics and coefficients."""
+    verdict = metrics.get("gate") or {}
+    candidate = verdict.get("candidate") or {}
+    checks = metrics.get("data_checks") or {}
+    dataset = metrics.get("dataset") or {}
+    champion = verdict.get("champion") or {}
+    return {
+        "format": FORMAT,
+        "run_id": metrics.get("run_id"),
+        "trained_at": metrics.get("timestamp"),
+        "files": keys,
+        "intended_use": list(INTENDED_USE),
+        "not_intended_use": list(NOT_INTENDED_USE),
+        "data": {
+            "sha256": dataset.get("sha256"),
+            "rows": dataset.get("rows"),
+            "label_balance": metrics.get("label_balance"),
+            "duplicates": checks.get("duplicates"),
+            "duplicate_share": checks.get("duplicate_share"),
+            "drifted": checks.get("drifted"),
+            "drift_reference": checks.get("drift_reference"),
+        },
+        "evaluation": {
+            "split": metrics.get("split"),
+            "rows": verdict.get("rows"),
+            "positives": candidate.get("positives"),
+            "confidence": (verdict.get("params") or {}).get("confidence"),
+        },
+        "scores": {
+            name: {
+                "value": candidate.get(name),
+                "interval": (candidate.get("intervals") or {}).get(name),
+            }
+            for name in ("roc_auc", "val_acc", "brier")
+        },
+        "slices": candidate.get("slices") or [],
+        "calibration": {
+            "brier": candidate.get("brier"),
+            "ece": candidate.get("ece"),
+            "reliability": candidate.get("reliability") or [],
+        },
+        "compared_with": {
+            "run_id": champion.get("run_id"),
+            "scores": {k: champion.get(k) for k in ("roc_auc", "val_acc", "brier", "ece")},
+            "difference": verdict.get("comparison"),
+        }
+        if champion
+        else None,
+        "gate": {
+            "passed": verdict.get("passed"),
+            "reasons": verdict.get("reasons") or [],
+            "notes": verdict.get("notes") or [],
+            "params": verdict.get("params") or {},
+        },
+        "odds_ratios": odds_ratios(linear_params),
+        "versions": metrics.get("versions"),
+        "git_commit": metrics.get("git_commit"),
+        "model_sha256": metrics.get("model_sha256"),
+        "params": metrics.get("params"),
+    }
+
+
+# What the differences table compares: a label and where the value sits in a card.
+COMPARED_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("dataset sha256", ("data", "sha256")),
+    ("dataset rows", ("data", "rows")),
+    ("label balance", ("data", "label_balance")),
+    ("duplicate rows", ("data", "duplicates")),
+    ("drifted features", ("data", "drifted")),
+    ("evaluation rows", ("evaluation", "rows")),
+    ("split rule", ("evaluation", "split")),
+    ("ROC AUC", ("scores", "roc_auc", "value")),
+    ("accuracy", ("scores", "val_acc", "value")),
+    ("Brier score", ("scores", "brier", "value")),
+    ("calibration error", ("calibration", "ece")),
+    ("gate passed", ("gate", "passed")),
+    ("parameters", ("params",)),
+    ("libraries", ("versions",)),
+    ("commit", ("git_commit",)),
+)
+
+
+def _at(card: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = card
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A card value as one short, inert table cell (a live card is read from the store)."""
+    if isinstance(value, float):
+        text = f"{value:.4f}"
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}={v}" for k, v in value.items())
+    elif isinstance(value, list):
+        text = ", ".join(map(str, value)) or "none"
+    else:
+        text = "—" if value is None else str(value)
+    text = "".join(c if c.isprintable() and c not in "|`<>[]" else " " for c in text)
+    return text[:100]
+
+
+def differences(card: dict[str, Any], live: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Each compared field where this version's card differs from the live version's.
+
+    Odds ratios count as differing when one moved by more than 10 % per SD or per code.
+    """
+    if not isinstance(live, dict):
+        return []
+    rows = []
+    for label, path in COMPARED_FIELDS:
+        ours, theirs = _at(card, path), _at(live, path)
+        if isinstance(ours, float) and isinstance(theirs, float):
+            same = round(ours, 4) == round(theirs, 4)
+        else:
+            same = ours == theirs
+        if not same:
+            rows.append({"field": label, "this": _shown(ours), "live": _shown(theirs)})
+    theirs_ratios = {
+        r.get("feature"): r for r in live.get("odds_ratios") or [] if isinstance(r, dict)
+    }
+    for row in card.get("odds_ratios") or []:
+        other = theirs_ratios.get(row["feature"])
+        ours_value, theirs_value = _ratio_summary(row), _ratio_summary(other)
+        if other is None or any(
+            abs(math.log(a / b)) > math.log(1.1)
+            for a, b in zip(ours_value.values(), theirs_value.values(), strict=False)
+            if isinstance(a, float) and isinstance(b, float) and a > 0 and b > 0
+        ):
+            rows.append(
+                {
+                    "field": f"odds ratio {row['feature']}",
+                    "this": _shown(ours_value),
+                    "live": _shown(theirs_value),
+                }
+            )
+    return rows
+
+
+def _ratio_summary(row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        return {}
+    if "codes" in row:
+        return {k: round(v, 2) for k, v in (row.get("codes") or {}).items() if isinstance(v, float)}
+    per_sd = row.get("per_sd")
+    return {"per SD": round(per_sd, 2)} if isinstance(per_sd, float) else {}
+
+
+def odds_ratios(linear_params: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """Each original feature's odds ratio for heart disease, largest effect first.
+
+    A measurement's is per one unit and per one standard deviation of the training
+    rows (the standardised coefficient, comparable across features); a coded
+    feature's is each code against its lowest code (the one-hot columns read back as
+    one feature). None for a model without linear parameters.
+    """
+    if linear_params is None:
+        return None
+    rows: list[dict[str, Any]] = []
+    for name, part in linear_params["numeric"].items():
+        rows.append(
+            {
+                "feature": name,
+                "meaning": SPECS[name].description,
+                "kind": "per unit",
+                "per_unit": math.exp(part["weight"] / part["scale"]),
+                "per_sd": math.exp(part["weight"]),
+                "sd": part["scale"],
+                "strength": abs(part["weight"]),
+            }
+        )
+    for name, part in linear_params["coded"].items():
+        weights = sorted((float(code), w) for code, w in part["weights"].items())
+        reference_code, reference = weights[0]
+        codes = {f"{code:g}": math.exp(w - reference) for code, w in weights[1:]}
+        rows.append(
+            {
+                "feature": name,
+                "meaning": SPECS[name].description,
+                "kind": f"against {name}={reference_code:g}",
+                "codes": codes,
+                "strength": max((abs(w - reference) for _, w in weights), default=0.0),
+            }
+        )
+    return sorted(rows, key=lambda row: -row["strength"])
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _with_interval(score: dict[str, Any] | None) -> str:
+    score = score or {}
+    interval = score.get("interval")
+    shown = _num(score.get("value"))
+    return shown + (f" ({_num(interval[0])} to {_num(interval[1])})" if interval else "")
+
+
+def render(card: dict[str, Any]) -> str:
+    """The card as Markdown, for people: the summary, the PR comment, the dashboard, the store."""
+    data, evaluation, gate = card["data"], card["evaluation"], card["gate"]
+    confidence = evaluation.get("confidence")
+    level = f"{confidence:.0%}" if confidence else "95%"
+    balance = data.get("label_balance") or {}
+    lines = [
+        f"# Model card: {card['run_id']}",
+        "",
+        f"Trained {card.get('trained_at')}, commit `{str(card.get('git_commit'))[:12]}`, "
+        f"model sha256 `{str(card.get('model_sha256'))[:12]}`. Gate: "
+        + ("**passed**." if gate.get("passed") else "**held back**."),
+        "",
+        "## Intended use",
+        *[f"- {line}" for line in card["intended_use"]],
+        "",
+        "## Not intended for",
+        *[f"- {line}" for line in card["not_intended_use"]],
+        "",
+        "## Data",
+        f"- dataset sha256 `{data.get('sha256')}`, {data.get('rows')} rows",
+        f"- label balance: {balance.get(DIAGNOSES[1], '—')} {DIAGNOSES[1]}, "
+        f"{balance.get(DIAGNOSES[0], '—')} {DIAGNOSES[0]} (`{LABEL}` as coded in the data)",
+        f"- duplicate rows: {data.get('duplicates', '—')} "
+        f"(share {_num(data.get('duplicate_share'))})",
+        "- drift against "
+        + (
+            f"{data['drift_reference']}'s data: {', '.join(data.get('drifted') or []) or 'none'}"
+            if data.get("drift_reference")
+            else "the previous version: no reference (first version, or none archived)"
+        ),
+        "",
+        "## Scores",
+        f"On {evaluation.get('rows')} evaluation rows ({evaluation.get('positives')} with heart "
+        f"disease) that the model never trained on, with {level} intervals:",
+        "",
+        "| score | value (interval) |",
+        "| --- | --- |",
+        f"| ROC AUC | {_with_interval(card['scores'].get('roc_auc'))} |",
+        f"| accuracy | {_with_interval(card['scores'].get('val_acc'))} |",
+        f"| Brier score | {_with_interval(card['scores'].get('brier'))} |",
+        f"| expected calibration error | {_num(card['calibration'].get('ece'))} |",
+        "",
+    ]
+    lines += [*slice_table(card["slices"]), ""]
+    lines += [*reliability_table(card["calibration"].get("reliability") or []), ""]
+    lines += ["## Gate", ""]
+    compared = card.get("compared_with")
+    if compared:
+        difference = compared.get("difference") or {}
+        lines += [f"Compared with live {compared['run_id']} on the same rows (candidate - live):"]
+        for name in ("roc_auc", "val_acc"):
+            part = difference.get(name) or {}
+            interval = part.get("interval")
+            shown = f" ({interval[0]:+.4f} to {interval[1]:+.4f})" if interval else ""
+            lines.append(f"- {name} {part.get('difference', 0):+.4f}{shown}")
+        lines.append("")
+    lines += [f"- {reason}" for reason in gate.get("reasons", [])]
+    lines += [f"- {note}" for note in gate.get("notes", [])]
+    if not gate.get("reasons") and not gate.get("notes"):
+        lines.append("- every check passed")
+    against = card.get("differences_from_live")
+    if card.get("live_run_id") is not None:
+        live_id = _shown(card.get("live_run_id"))
+        lines += ["", f"## Against the live card ({live_id})", ""]
+        if against is None:
+            lines.append(f"{live_id} was archived without a model card.")
+        elif against:
+            lines += ["| | this version | live |", "| --- | --- | --- |"]
+            lines += [f"| {d['field']} | {d['this']} | {d['live']} |" for d in against]
+        else:
+            lines.append("No compared field differs.")
+    lines += ["", "## Coefficients as odds ratios (association, not cause)", ""]
+    lines += odds_ratio_table(card.get("odds_ratios"))
+    versions = card.get("versions") or {}
+    lines += [
+        "",
+        "## Built with",
+        ", ".join(f"{name} {version}" for name, version in versions.items()) or "—",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def slice_table(slices: list[dict[str, Any]]) -> list[str]:
+    """Rows per slice: counts always, scores and intervals where the slice is judged."""
+    lines = [
+        "| slice | rows | with disease | ROC AUC (interval) | accuracy (interval) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for part in slices:
+        if not part.get("judged"):
+            lines.append(
+                f"| {part['slice']} | {part['rows']} | {part['positives']} | "
+                f"not judged: {part.get('note')} | |"
+            )
+            continue
+        intervals = part.get("intervals") or {}
+        lines.append(
+            f"| {part['slice']} | {part['rows']} | {part['positives']} | "
+            f"{_with_interval({'value': part['roc_auc'], 'interval': intervals.get('roc_auc')})} | "
+            f"{_with_interval({'value': part['val_acc'], 'interval': intervals.get('val_acc')})} |"
+        )
+    return lines
+
+
+def reliability_table(table: list[dict[str, Any]]) -> list[str]:
+    """The ten-bin reliability table: predicted against observed share with heart disease."""
+    lines = [
+        "| P(heart disease) | rows | mean predicted | observed |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {b['bin']} | {b['rows']} | {_num(b['mean_predicted'], 3)} | {_num(b['observed'], 3)} |"
+        for b in table
+    ]
+    return lines
+
+
+def odds_ratio_table(rows: list[dict[str, Any]] | None) -> list[str]:
+    if rows is None:
+        return ["Not available: the model has no linear parameters."]
+    lines = ["| feature | odds ratio | meaning |", "| --- | --- | --- |"]
+    for row in rows:
+        if "codes" in row:
+            shown = ", ".join(f"{code}: {ratio:.2f}" for code, ratio in row["codes"].items())
+            lines.append(f"| {row['feature']} | {row['kind']}: {shown} | {row['meaning']} |")
+        else:
+            lines.append(
+                f"| {row['feature']} | {row['per_unit']:.3f} per unit, {row['per_sd']:.2f} per "
+                f"SD ({row['sd']:.3g}) | {row['meaning']} |"
+            )
+    return lines
