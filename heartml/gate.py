@@ -1,9 +1,11 @@
 """Decide whether a candidate model may replace the live one.
 
-A candidate is "blessed" when it clears absolute floors, is not worse than the live
-model (the champion) by more than a tolerance on the same held-out rows, and passes
-behavioural checks every deployable model must pass. With no live model, or one
-that cannot be loaded here, the floors and behaviour alone decide.
+A candidate is "blessed" when it clears absolute floors (overall, per slice, and a
+Brier ceiling, on point estimates), is not shown worse than the live model (the
+champion) beyond a tolerance by the paired interval on rows neither trained on, and
+passes behavioural checks every deployable model must pass. With no live model, or
+one that cannot be loaded here or was split before the content-hash rule, the
+comparison is skipped and the rest decide.
 
 Models are judged as classifiers whose class 1 is heart disease, the positive class
 of every score here: ``y`` comes from ``training.split`` (through the evaluation rows
