@@ -20,7 +20,15 @@ def test_the_step_appends_to_the_github_job_summary(trained_artifacts, tmp_path)
     assert "## Heart-disease model run fixture-run" in text
     assert "**Gate: passed.** Published to `latest`." in text
     assert "| clear-cut cases | pass | 9 of 9 right |" in text
-    assert "held-out rows (positive class: heart disease):" in text
+    rows = json.loads((trained_artifacts / "metrics.json").read_text())["evaluation"]["rows"]
+    assert (
+        f"Scores on the candidate's {rows} evaluation rows, which neither model trained on" in text
+    )
+    assert "| slice | rows | candidate ROC AUC | live ROC AUC |" in text
+    assert "Decision rule: held back if ROC AUC < 0.8" in text
+    # The model card follows, folded, its headings demoted below the summary's.
+    assert "<details><summary>Model card</summary>" in text
+    assert "\n### Model card: fixture-run\n" in text and "\n#### Intended use\n" in text
 
 
 def test_without_github_it_writes_reports_summary(trained_artifacts, tmp_path) -> None:
