@@ -17,9 +17,11 @@ reason, rather than crash-looping or serving something unchecked. See openapi.ya
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
+import signal
 import threading
 import time
 from typing import Any
@@ -28,7 +30,7 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from heartml import config, events, logs, registry, serving
+from heartml import config, events, logs, monitoring, registry, serving
 from heartml.errors import (
     ConfigError,
     ModelLoadError,
@@ -85,6 +87,55 @@ if SERVES_PREDICTIONS:
     MODEL, MODEL_ERROR = _load_served_model()
 else:
     MODEL, MODEL_ERROR = None, "this instance serves events, not predictions"
+
+
+def _monitor_for(model: serving.LoadedModel | None) -> monitoring.Monitor | None:
+    """The traffic monitor of the served version (heartml.monitoring), unless turned off."""
+    if model is None or not config.get("MONITOR_ENABLED"):
+        return None
+    bins = model.metadata.get("monitoring_bins") or monitoring.bins_from_ranges(
+        model.metadata.get("feature_ranges") or {}
+    )
+    return monitoring.Monitor(
+        model.run_id,
+        bins,
+        every_requests=config.get("MONITOR_EVERY_REQUESTS"),
+        every_seconds=config.get("MONITOR_EVERY_SECONDS"),
+    )
+
+
+MONITOR = _monitor_for(MODEL)
+
+
+def _flush_monitor(reason: str) -> None:
+    if MONITOR is not None:
+        MONITOR.flush(reason)
+
+
+def _install_shutdown_flush() -> None:
+    """Emit the last window on SIGTERM (Cloud Run's notice before stopping an instance).
+
+    The handler then hands the signal to the one it replaced (gunicorn's graceful
+    exit); ``atexit`` covers an exit without the signal. A window emitted twice cannot
+    happen: flushing empties it.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        _flush_monitor("shutdown")
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)
+    atexit.register(_flush_monitor, "shutdown")
+
+
+if SERVES_PREDICTIONS:
+    _install_shutdown_flush()
 PINNED = bool(os.environ.get(serving.SERVED_RUN_ID_ENV))
 # A failed load is tried again on a later request (no thread: CPU is throttled between
 # requests), after 1, 2, 4 ... 60 s; until then the instance answers 503 with Retry-After.
@@ -100,7 +151,7 @@ def _retry_in() -> int:
 
 def _ensure_model() -> None:
     """Try the load again if one failed and its backoff is over; one request does it."""
-    global MODEL, MODEL_ERROR
+    global MODEL, MODEL_ERROR, MONITOR
     if MODEL is not None or not SERVES_PREDICTIONS or time.monotonic() < _retry["next_at"]:
         return
     if not _retry_lock.acquire(blocking=False):
@@ -109,6 +160,7 @@ def _ensure_model() -> None:
         model, error = _load_served_model()
         if model is not None:
             MODEL, MODEL_ERROR = model, None
+            MONITOR = _monitor_for(model)
             log.info("model loaded after %d failed attempt(s)", _retry["attempts"])
             return
         MODEL_ERROR = error
@@ -214,35 +266,38 @@ def _health() -> tuple[dict[str, Any], int]:
     }, 200
 
 
-def _predict(request: flask.Request) -> tuple[dict[str, Any], int]:
+def _predict(
+    request: flask.Request,
+) -> tuple[dict[str, Any], int, serving.ParsedRequest | None]:
+    """Answer a POST; the parsed request comes back too, for the traffic monitor."""
     if MODEL is None:
-        return _error("model", f"no model is loaded: {MODEL_ERROR}", 503)
+        return *_error("model", f"no model is loaded: {MODEL_ERROR}", 503), None
     if request.mimetype != "application/json":
-        return _error("Content-Type", "must be application/json", 415)
+        return *_error("Content-Type", "must be application/json", 415), None
     if (request.content_length or 0) > serving.MAX_BODY_BYTES:
-        return _error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413)
+        return *_error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413), None
     try:
         raw = request.stream.read(serving.MAX_BODY_BYTES + 1)
     except Exception as exc:  # the server's body parser: a malformed chunked body, a cut upload
         log.warning("request body unreadable: %s", type(exc).__name__)
-        return _error("body", "could not be read: the request is malformed", 400)
+        return *_error("body", "could not be read: the request is malformed", 400), None
     if len(raw) > serving.MAX_BODY_BYTES:
-        return _error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413)
+        return *_error("body", f"is larger than {serving.MAX_BODY_BYTES} bytes", 413), None
     if not raw.strip():
-        return _error("body", 'is empty; send a JSON record or {"instances": [...]}', 400)
+        return *_error("body", 'is empty; send a JSON record or {"instances": [...]}', 400), None
     try:
         body = serving.parse_json(raw)
     except RequestError as exc:
-        return _request_error(exc)
+        return *_request_error(exc), None
     except (ValueError, RecursionError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
-        return _error("body", f"is not valid JSON{where}", 400)
+        return *_error("body", f"is not valid JSON{where}", 400), None
     try:
         explain = serving.parse_explain_query(request.args.get("explain"))
         parsed = serving.parse_request(body, MAX_MISSING_SHARE, explain)
-        return serving.predict(MODEL, parsed), 200
+        return serving.predict(MODEL, parsed), 200, parsed
     except RequestError as exc:
-        return _request_error(exc)
+        return *_request_error(exc), None
 
 
 @functions_framework.http
@@ -250,12 +305,13 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     """POST: predict one record or a batch. GET: health and the live model's metadata."""
     started = time.perf_counter()
     headers = {}
+    parsed = None
     _ensure_model()
     if request.path != "/":
         # Not echoed: a path is the caller's text, and the summary below is logged.
         body, status = _error("path", "is not served: POST predictions to /, GET / for health", 404)
     elif request.method == "POST":
-        body, status = _predict(request)
+        body, status, parsed = _predict(request)
     elif request.method in ("GET", "HEAD"):
         body, status = _health()
     else:
@@ -267,14 +323,20 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     summary = f"{request.method} {status}" + (
         f" {error['field']}: {error['message']}" if error else ""
     )
+    latency = time.perf_counter() - started
     logs.log_request(
-        summary,
-        request.method,
-        status,
-        time.perf_counter() - started,
-        request.content_length,
+        summary, request.method, status, latency, request.content_length,
         MODEL.run_id if MODEL else None,
-    )
+    )  # fmt: skip
+    if MONITOR is not None and request.method == "POST":
+        answered = parsed is not None and status == 200
+        MONITOR.record(
+            status,
+            latency,
+            error["field"] if error else None,
+            parsed.records if answered else None,
+            [p["probability"] for p in body["predictions"]] if answered else None,
+        )
     return body, status, headers
 
 

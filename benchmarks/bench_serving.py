@@ -123,9 +123,10 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
 
-    from heartml import serving, training
+    from heartml import registry, serving, training
     from heartml.artifacts import save_artifacts
     from heartml.dataset import read_dataset
+    from heartml.store import open_store
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     frame = read_dataset(REPO / "datasets" / "default.csv")
@@ -135,6 +136,10 @@ def main() -> None:
     )  # fmt: skip
     save_artifacts(work / "artifacts", model_bytes, metrics)
     model_path = work / "artifacts" / "pipeline.joblib"
+    # main.py serves the live version of ./local-store, as `make serve` does.
+    registry.publish(
+        open_store(work / "local-store"), model_bytes, {**metrics, "gate": {"passed": True}}
+    )
     script = work / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -144,13 +149,16 @@ def main() -> None:
         ("constant", "constant_handler", REPO / "benchmarks" / "servers.py"),
         ("tutorial", "tutorial_handler", REPO / "benchmarks" / "servers.py"),
         ("main.py", "predict_handler", REPO / "main.py"),
+        ("no-monitor", "predict_handler", REPO / "main.py"),
     ]
-    # Only the tutorial's server loads the model through BENCH_MODEL; main.py reads
-    # artifacts/pipeline.joblib (no store set), as in a local run.
+    # Only the tutorial's server loads the model through BENCH_MODEL; main.py serves
+    # ./local-store's live version. "no-monitor" is main.py with traffic monitoring off:
+    # the two run side by side, round by round, for monitoring's overhead.
     envs = {
         "constant": {"PIPELINE_STORE": ""},
         "tutorial": {"PIPELINE_STORE": "", "BENCH_MODEL": str(model_path)},
         "main.py": {"PIPELINE_STORE": ""},
+        "no-monitor": {"PIPELINE_STORE": "", "MONITOR_ENABLED": "false"},
     }
 
     cold: dict[str, list[float]] = {name: [] for name, *_ in kinds}
@@ -216,6 +224,12 @@ def main() -> None:
             f"ratio at concurrency {connections}: main.py / constant = "
             f"{ours_rps / med('constant', connections, 'rps'):.2f}, main.py / tutorial = "
             f"{ours_rps / med('tutorial', connections, 'rps'):.1f}"
+        )
+    for connections in (1, 32):
+        on, off = (med(name, connections, "rps") for name in ("main.py", "no-monitor"))
+        print(
+            f"monitoring at concurrency {connections}: main.py (on) / no-monitor (off) = "
+            f"{on / off:.3f} in requests/s"
         )
     tutorial_cold, ours_cold = (
         statistics.median(cold["tutorial"]),

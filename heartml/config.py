@@ -118,6 +118,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("ROLLBACK_FORCE", bool, False, "allow a version the gate held back", "--force"),
         Setting("REPORT_PUBLISHED", bool, False, "say the model went live", "--published"),
         # The deployed revision's pin (heartml.serving), and what steps.check_deploy expects.
+        Setting("MONITOR_ENABLED", bool, True, "count served traffic per bin"),
+        Setting("MONITOR_EVERY_REQUESTS", int, 1000, "emit a window after this many requests"),
+        Setting("MONITOR_EVERY_SECONDS", float, 300.0, "or after this many seconds"),
         Setting("SERVED_RUN_ID", str, None, "the version the function serves", "--expect-run-id"),
         Setting("SERVED_MODEL_SHA256", str, None, "that version's model sha256", "--expect-sha256"),
         Setting("FUNCTION_URL", str, None, "the deployed function's URL", "--url"),

@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from heartml import config, linear, scores
+from heartml import config, linear, monitoring, scores
 from heartml.artifacts import MODEL_FORMAT, ModelFile, sha256_bytes
 from heartml.dataset import check_trainable, evaluation_bytes, read_bytes, read_dataset
 from heartml.errors import DatasetError
@@ -361,6 +361,7 @@ def build_artifacts(
             "label_coding": LABEL_CODING,
             "split": split_record(params),
             "feature_ranges": feature_ranges(result.train_x),
+            "monitoring_bins": monitoring.training_bins(result.train_x),
         },
         linear_parameters(result.pipeline, result.train_x),
     )

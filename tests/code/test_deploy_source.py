@@ -84,6 +84,8 @@ def test_the_function_answers_from_a_folder_holding_only_the_uploaded_files(
         capture_output=True,
         text=True,
     )
-    status, body = result.stdout.splitlines()[-1].split(" ", 1)  # after the function's logs
+    # The function's JSON log lines come before it (and the last traffic window after).
+    printed = [line for line in result.stdout.splitlines() if not line.startswith("{")]
+    status, body = printed[-1].split(" ", 1)
     assert status == "200", result.stderr
     assert json.loads(body)["run_id"] == metrics["run_id"]

@@ -1,0 +1,239 @@
+"""What the served function records about its traffic: counts per bin, never a value.
+
+Each instance keeps one window in memory: for every feature, how many records fell in
+each bin (fixed by the live model's training data: about ten quantile bins for a
+measurement, the codes for a coded feature, plus ``missing``, ``imputed`` and
+``out_of_range``), a histogram of the probabilities it answered, requests, records,
+4xx/5xx per field, and a latency histogram. The window is written as one Cloud Logging
+JSON line every N requests or T seconds, whichever comes first (checked on the request
+path: no thread runs while the CPU is throttled between requests), and once at
+shutdown. The line carries bin names and counts only: no value a patient sent, and not
+even the bin edges (they are training quantiles; the reader takes them from the model).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from heartml.features import FEATURES, SPECS
+
+FORMAT = "heartml-monitoring/1"
+QUANTILE_BINS = 10
+PROBABILITY_BINS = 10
+# Upper edges of the latency histogram, milliseconds; the last bin is everything slower.
+LATENCY_EDGES_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+MISSING, IMPUTED, OUT_OF_RANGE = "missing", "imputed", "out_of_range"
+# Error fields that may be counted by name; anything else (an unknown key is the caller's
+# own text) is counted as "other".
+KNOWN_ERROR_FIELDS = frozenset(
+    {*FEATURES, "body", "instances", "parameters", "explain", "Content-Type", "method", "path",
+     "model", "record", "predictions"}
+)  # fmt: skip
+
+
+def training_bins(train_x: Any) -> dict[str, dict[str, Any]]:
+    """Each feature's bins from the training rows: codes, or interior decile edges and range.
+
+    Computed at training and kept in the model file (``metadata["monitoring_bins"]``),
+    so every instance of a version bins alike and the reader can name the bins.
+    """
+    import numpy as np  # here: training calls this, serving only reads the result
+
+    bins: dict[str, dict[str, Any]] = {}
+    for name in FEATURES:
+        values = train_x[name].dropna().to_numpy(dtype=float)
+        spec = SPECS[name]
+        if spec.codes is not None:
+            codes = sorted(float(v) for v in np.unique(values))
+            if spec.unknown_code is not None:
+                codes = [c for c in codes if c != spec.unknown_code]
+            bins[name] = {"codes": codes}
+        else:
+            quantiles = np.quantile(values, np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1])
+            bins[name] = {
+                "edges": sorted({float(q) for q in quantiles}),
+                "min": float(values.min()),
+                "max": float(values.max()),
+            }
+    return bins
+
+
+def bins_from_ranges(ranges: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Bins for a version trained before ``monitoring_bins``: ten equal steps of its range."""
+    bins: dict[str, dict[str, Any]] = {}
+    for name in FEATURES:
+        seen = ranges.get(name) or {}
+        if "codes" in seen:
+            bins[name] = {"codes": [float(c) for c in seen["codes"]]}
+        elif "min" in seen and "max" in seen:
+            low, high = float(seen["min"]), float(seen["max"])
+            step = (high - low) / QUANTILE_BINS
+            edges = sorted({low + step * i for i in range(1, QUANTILE_BINS)})
+            bins[name] = {"edges": edges, "min": low, "max": high}
+        else:
+            bins[name] = {"edges": [], "min": float("-inf"), "max": float("inf")}
+    return bins
+
+
+def bin_names(spec: dict[str, Any]) -> list[str]:
+    """The names a feature's counts are kept under, in order (the reader's columns)."""
+    if "codes" in spec:
+        named = [f"{c:g}" for c in spec["codes"]]
+    else:
+        named = [f"q{i}" for i in range(len(spec["edges"]) + 1)]
+    return [*named, MISSING, IMPUTED, OUT_OF_RANGE]
+
+
+class Monitor:
+    """One instance's window of counts for the version it serves, emitted as a log line."""
+
+    def __init__(
+        self,
+        run_id: str | None,
+        bins: dict[str, dict[str, Any]],
+        *,
+        every_requests: int,
+        every_seconds: float,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.run_id = run_id
+        self.instance = uuid.uuid4().hex[:12]
+        self.every_requests = max(1, every_requests)
+        self.every_seconds = every_seconds
+        self._emit = emit or write_line
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Per feature (in FEATURES order): how to bin a value, read once here.
+        self._binners = [self._binner(name, bins.get(name) or {}) for name in FEATURES]
+        self._reset()
+
+    @staticmethod
+    def _binner(name: str, spec: dict[str, Any]) -> Callable[[float], str]:
+        unknown = SPECS[name].unknown_code
+        if "codes" in spec:
+            known = {float(c): f"{float(c):g}" for c in spec["codes"]}
+            return lambda v: IMPUTED if v == unknown else known.get(v, OUT_OF_RANGE)
+        edges = list(spec.get("edges") or [])
+        low, high = spec.get("min", float("-inf")), spec.get("max", float("inf"))
+        labels = [f"q{i}" for i in range(len(edges) + 1)]
+        return lambda v: (
+            OUT_OF_RANGE if v < low or v > high else labels[bisect.bisect_right(edges, v)]
+        )
+
+    def _reset(self) -> None:
+        self._started_wall = datetime.now(UTC)
+        self._started = self._clock()
+        self._features: list[dict[str, int]] = [{} for _ in FEATURES]
+        self._pairs = list(zip(self._features, self._binners, strict=True))
+        self._probability = [0] * PROBABILITY_BINS
+        self._latency = [0] * (len(LATENCY_EDGES_MS) + 1)
+        self._requests = 0
+        self._records = 0
+        self._errors: dict[str, dict[str, int]] = {"4xx": {}, "5xx": {}}
+
+    def record(
+        self,
+        status: int,
+        latency_s: float,
+        error_field: str | None = None,
+        records: list[list[float | None]] | None = None,
+        probabilities: list[float] | None = None,
+    ) -> None:
+        """Count one request; emit the window when it is due. Never raises into serving."""
+        due = None
+        with self._lock:
+            self._requests += 1
+            latency_ms = latency_s * 1000
+            self._latency[bisect.bisect_left(LATENCY_EDGES_MS, latency_ms)] += 1
+            if status >= 400:
+                kind = "5xx" if status >= 500 else "4xx"
+                name = error_field if error_field in KNOWN_ERROR_FIELDS else "other"
+                self._errors[kind][name] = self._errors[kind].get(name, 0) + 1
+            if records:
+                self._records += len(records)
+                pairs = self._pairs
+                for row in records:
+                    for (counts, binner), value in zip(pairs, row):  # noqa: B905 (hot path)
+                        label = MISSING if value is None else binner(value)
+                        counts[label] = counts.get(label, 0) + 1
+            for p in probabilities or ():
+                self._probability[min(int(p * PROBABILITY_BINS), PROBABILITY_BINS - 1)] += 1
+            elapsed = self._clock() - self._started
+            if self._requests >= self.every_requests or elapsed >= self.every_seconds:
+                due = self._take("due")
+        if due is not None:
+            self._emit(due)
+
+    def flush(self, reason: str) -> dict[str, Any] | None:
+        """Emit the window now (at shutdown); nothing if it saw no request."""
+        with self._lock:
+            window = self._take(reason) if self._requests else None
+        if window is not None:
+            self._emit(window)
+        return window
+
+    def _take(self, reason: str) -> dict[str, Any]:
+        """The window as emitted, and a fresh one in its place (called under the lock)."""
+        window = {
+            "format": FORMAT,
+            "run_id": self.run_id,
+            "instance": self.instance,
+            "start": self._started_wall.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "end": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "reason": reason,
+            "requests": self._requests,
+            "records": self._records,
+            "errors": self._errors,
+            "latency_ms": {
+                "edges": list(LATENCY_EDGES_MS),
+                "counts": self._latency,
+                **latency_quantiles(self._latency),
+            },
+            "probability": self._probability,
+            "features": dict(zip(FEATURES, self._features, strict=True)),
+        }
+        self._reset()
+        return window
+
+
+def latency_quantiles(counts: list[int]) -> dict[str, float | None]:
+    """p50, p90 and p99 as the upper edge of the histogram bin that holds each (ms)."""
+    total = sum(counts)
+    result: dict[str, float | None] = {}
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        if not total:
+            result[name] = None
+            continue
+        running, target = 0, q * total
+        for i, n in enumerate(counts):
+            running += n
+            if running >= target:
+                result[name] = LATENCY_EDGES_MS[i] if i < len(LATENCY_EDGES_MS) else None
+                break
+    return result
+
+
+def write_line(window: dict[str, Any]) -> None:
+    """One Cloud Logging JSON line on stdout, written whole (as ``logs.log_request``)."""
+    entry = {
+        "severity": "INFO",
+        "message": f"monitoring window: {window['requests']} requests, {window['records']} records",
+        "logger": "heartml.monitoring",
+        "model_run_id": window["run_id"],
+        "monitoring": window,
+    }
+    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+    # A window is about 2 KB, under a pipe's atomic-write size, so one write lands whole
+    # beside the request lines; the loop only finishes a write the kernel cut short.
+    while line:
+        line = line[os.write(sys.stdout.fileno(), line) :]

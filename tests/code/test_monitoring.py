@@ -1,0 +1,101 @@
+"""The traffic monitor: counts per bin from the training rows, windows emitted on time."""
+
+from __future__ import annotations
+
+import pytest
+
+from heartml import monitoring
+from heartml.dataset import read_dataset
+from heartml.features import FEATURES
+from tests.helpers import DATASET, SAMPLE_RECORD
+
+RECORD = [float(SAMPLE_RECORD[name]) for name in FEATURES]
+
+
+@pytest.fixture(scope="module")
+def bins() -> dict:
+    return monitoring.training_bins(read_dataset(DATASET)[list(FEATURES)].astype(float))
+
+
+class Clock:
+    """A time source the test moves by hand: the window's T-second rule, without a sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _monitor(bins, every_requests=1000, every_seconds=300.0, clock=None):
+    windows: list[dict] = []
+    monitor = monitoring.Monitor(
+        "run-1", bins, every_requests=every_requests, every_seconds=every_seconds,
+        emit=windows.append, clock=clock or Clock(),
+    )  # fmt: skip
+    return monitor, windows
+
+
+def test_bins_come_from_the_training_rows(bins) -> None:
+    assert bins["sex"] == {"codes": [0.0, 1.0]}
+    assert bins["ca"] == {"codes": [0.0, 1.0, 2.0, 3.0]}  # 4 is "unknown": counted as imputed
+    assert 5 <= len(bins["chol"]["edges"]) <= 9
+    assert bins["chol"]["min"] == 126.0 and bins["chol"]["max"] == 564.0
+    assert monitoring.bin_names(bins["sex"]) == ["0", "1", "missing", "imputed", "out_of_range"]
+
+
+def test_each_value_lands_in_its_bin(bins) -> None:
+    monitor, windows = _monitor(bins)
+    edges = bins["chol"]["edges"]
+    rows = []
+    for chol, ca, cp in ((edges[0] - 1, 0.0, 0.0), (edges[-1] + 1, 4.0, 3.0), (600.0, None, 2.0)):
+        row = dict(zip(FEATURES, RECORD, strict=True)) | {"chol": chol, "ca": ca, "cp": cp}
+        rows.append([row[name] for name in FEATURES])
+    rows.append([None] * len(FEATURES))
+    monitor.record(200, 0.004, records=rows, probabilities=[0.05, 0.55, 0.999, 1.0])
+    window = monitor.flush("test")
+    assert windows == [window]
+    chol = window["features"]["chol"]
+    last = f"q{len(edges)}"
+    assert chol == {"q0": 1, last: 1, "out_of_range": 1, "missing": 1}  # 600 > training's 564
+    assert window["features"]["ca"] == {"0": 1, "imputed": 1, "missing": 2}
+    assert window["probability"] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 2]
+    assert window["records"] == 4 and window["requests"] == 1
+    assert window["latency_ms"]["p50"] == 5
+
+
+def test_a_window_is_emitted_every_n_requests_or_t_seconds(bins) -> None:
+    clock = Clock()
+    monitor, windows = _monitor(bins, every_requests=3, every_seconds=60, clock=clock)
+    for _ in range(7):
+        monitor.record(200, 0.001, records=[RECORD], probabilities=[0.2])
+    assert [w["requests"] for w in windows] == [3, 3]
+    clock.now = 61.0  # the seventh request's window is 61 s old at the eighth
+    monitor.record(200, 0.001, records=[RECORD], probabilities=[0.2])
+    assert [w["requests"] for w in windows] == [3, 3, 2]
+    assert all(w["reason"] == "due" and w["run_id"] == "run-1" for w in windows)
+    assert monitor.flush("shutdown") is None  # nothing new: no empty window
+
+
+def test_errors_are_counted_by_field_and_a_callers_key_is_not_repeated(bins) -> None:
+    monitor, _ = _monitor(bins)
+    monitor.record(400, 0.001, "chol")
+    monitor.record(400, 0.001, "Patient Jane Doe")  # an unknown key is the caller's text
+    monitor.record(503, 0.001, "model")
+    window = monitor.flush("test")
+    assert window["errors"] == {"4xx": {"chol": 1, "other": 1}, "5xx": {"model": 1}}
+    assert "Jane" not in str(window)
+
+
+def test_a_version_without_training_bins_is_binned_over_its_range() -> None:
+    ranges = {"chol": {"min": 100.0, "max": 200.0}, "sex": {"codes": [0.0, 1.0]}}
+    bins = monitoring.bins_from_ranges(ranges)
+    assert bins["chol"]["edges"] == pytest.approx([110, 120, 130, 140, 150, 160, 170, 180, 190])
+    assert bins["sex"] == {"codes": [0.0, 1.0]}
+    assert bins["age"]["edges"] == []  # nothing known: one bin, never out of range
+
+
+def test_latency_quantiles_read_the_histogram() -> None:
+    counts = [0] * (len(monitoring.LATENCY_EDGES_MS) + 1)
+    counts[0], counts[3], counts[-1] = 50, 45, 5
+    assert monitoring.latency_quantiles(counts) == {"p50": 1, "p90": 10, "p99": None}
