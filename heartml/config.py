@@ -121,6 +121,17 @@ SETTINGS: dict[str, Setting] = {
         Setting("MONITOR_ENABLED", bool, True, "count served traffic per bin"),
         Setting("MONITOR_EVERY_REQUESTS", int, 1000, "emit a window after this many requests"),
         Setting("MONITOR_EVERY_SECONDS", float, 300.0, "or after this many seconds"),
+        Setting(
+            "MONITOR_STORE", str, "monitoring-store", "the sink's bucket or a folder", "--from"
+        ),
+        Setting(
+            "MONITOR_REPORTS", Path, Path("monitoring/reports"), "drift reports", "--report-dir"
+        ),
+        Setting("MONITOR_SINCE", str, None, "windows from this UTC date or time on", "--since"),
+        Setting("MONITOR_PSI_THRESHOLD", float, 0.2, "PSI at which a feature drifted", "--psi"),
+        Setting("MONITOR_P_VALUE", float, 0.01, "and the chi-squared p below this", "--p-value"),
+        Setting("MONITOR_MIN_RECORDS", int, 200, "fewest records to judge", "--min-records"),
+        Setting("MONITOR_MIN_BIN_COUNT", int, 10, "smaller bins are shown as <k", "--min-count"),
         Setting("SERVED_RUN_ID", str, None, "the version the function serves", "--expect-run-id"),
         Setting("SERVED_MODEL_SHA256", str, None, "that version's model sha256", "--expect-sha256"),
         Setting("FUNCTION_URL", str, None, "the deployed function's URL", "--url"),

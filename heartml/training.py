@@ -101,6 +101,8 @@ class TrainResult:
     train_x: pd.DataFrame
     val_x: pd.DataFrame
     val_y: pd.Series
+    # The training rows' answers, binned as the served function bins its own (monitoring).
+    answers: dict[str, Any] | None = None
 
 
 def build_pipeline(params: TrainParams) -> Pipeline:
@@ -255,6 +257,7 @@ def fit(
         "n_val": len(val_x),
     }
     return TrainResult(
+        answers=monitoring.answer_reference(train_p),
         pipeline=pipeline,
         scores=recorded,
         validation_index=[int(i) for i in val_x.index],
@@ -362,6 +365,7 @@ def build_artifacts(
             "split": split_record(params),
             "feature_ranges": feature_ranges(result.train_x),
             "monitoring_bins": monitoring.training_bins(result.train_x),
+            "monitoring_answers": result.answers,
         },
         linear_parameters(result.pipeline, result.train_x),
     )

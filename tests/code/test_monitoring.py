@@ -37,8 +37,9 @@ def _monitor(bins, every_requests=1000, every_seconds=300.0, clock=None):
 
 
 def test_bins_come_from_the_training_rows(bins) -> None:
-    assert bins["sex"] == {"codes": [0.0, 1.0]}
-    assert bins["ca"] == {"codes": [0.0, 1.0, 2.0, 3.0]}  # 4 is "unknown": counted as imputed
+    assert bins["sex"] == {"codes": [0.0, 1.0], "training_counts": {"0": 96, "1": 207}}
+    assert bins["ca"]["codes"] == [0.0, 1.0, 2.0, 3.0]  # 4 is "unknown": counted as imputed
+    assert bins["ca"]["training_counts"]["imputed"] == 5
     assert 5 <= len(bins["chol"]["edges"]) <= 9
     assert bins["chol"]["min"] == 126.0 and bins["chol"]["max"] == 564.0
     assert monitoring.bin_names(bins["sex"]) == ["0", "1", "missing", "imputed", "out_of_range"]
@@ -99,3 +100,16 @@ def test_latency_quantiles_read_the_histogram() -> None:
     counts = [0] * (len(monitoring.LATENCY_EDGES_MS) + 1)
     counts[0], counts[3], counts[-1] = 50, 45, 5
     assert monitoring.latency_quantiles(counts) == {"p50": 1, "p90": 10, "p99": None}
+
+
+def test_training_counts_are_the_monitors_own_binning_of_the_training_rows(bins) -> None:
+    """The reference is counted vectorised at training; the function counts row by row."""
+    frame = read_dataset(DATASET)[list(FEATURES)].astype(float)
+    frame.loc[frame.index[:7], "chol"] = None  # missing values are counted too
+    bins = monitoring.training_bins(frame)
+    monitor, _ = _monitor(bins)
+    rows = [[None if v != v else float(v) for v in row] for row in frame.to_numpy()]
+    monitor.record(200, 0.001, records=rows, probabilities=[0.5] * len(rows))
+    window = monitor.flush("test")
+    for name in FEATURES:
+        assert window["features"][name] == bins[name]["training_counts"], name

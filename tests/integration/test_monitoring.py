@@ -6,10 +6,12 @@ import json
 
 import requests
 
-from heartml import registry
+from heartml import registry, traffic
 from heartml.artifacts import read_artifacts, read_json
+from heartml.features import FEATURES
 from heartml.store import open_store
-from tests.helpers import SAMPLE_RECORD, serve_function, stop_function
+from tests.cases import GOOD
+from tests.helpers import SAMPLE_RECORD, call_step, serve_function, stop_function
 
 # Values no bin edge, default or message could produce: if one appears anywhere in the
 # function's output, a patient's value was written out.
@@ -52,3 +54,61 @@ def test_windows_count_the_traffic_and_never_carry_a_value(trained_artifacts, tm
     assert sum(sum(w["probability"]) for w in windows) == 7
     for value in MARKERS.values():
         assert str(value) not in text and f"{value:g}" not in text
+
+
+def _traffic(shifted: bool, seed: int) -> list[dict]:
+    """300 of the shipped rows drawn again, or a shifted mix of them: older, higher cholesterol.
+
+    Drawn as they are: noise (as in ``tests.cases.resampled``) would itself move oldpeak,
+    whose zeros are a third of the data, and the monitor rightly calls that drift.
+    """
+    frame = GOOD[list(FEATURES)].sample(n=300, replace=True, random_state=seed)
+    if shifted:
+        frame = frame.assign(
+            age=(frame["age"] + 15).clip(upper=95), chol=(frame["chol"] + 70).clip(upper=560)
+        )
+    return json.loads(frame.to_json(orient="records"))
+
+
+def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
+    trained_artifacts, tmp_path, gcs_emulator
+) -> None:
+    model_store = str(tmp_path / "store")
+    registry.publish(open_store(model_store), *read_artifacts(trained_artifacts))
+    served = serve_function(tmp_path, PIPELINE_STORE=model_store, MONITOR_EVERY_REQUESTS="30")
+    try:  # 30 requests of 10 records each: one window of each kind of traffic
+        for records in (_traffic(False, seed=21), _traffic(True, seed=22)):
+            for i in range(0, 300, 10):
+                answer = requests.post(
+                    served.url, json={"instances": records[i : i + 10]}, timeout=10
+                )
+                assert answer.status_code == 200, answer.text
+    finally:
+        stop_function(served.process)
+    lines = [line for line in served.log().splitlines() if '"heartml.monitoring"' in line]
+    assert len(lines) == 2
+    reports = {}
+    # Ordinary traffic through a local folder, shifted traffic through the GCS emulator:
+    # the same sink layout and the same reader for both.
+    for name, line, sink in (
+        ("ordinary", lines[0], str(tmp_path / "monitoring-store")),
+        ("shifted", lines[1], f"gs://heartml-test/monitoring-{tmp_path.name}"),
+    ):
+        log_file = tmp_path / f"{name}.log"
+        log_file.write_text(line + "\n" + line + "\n")  # a sink may write an entry twice
+        assert call_step("collect_logs", str(log_file), MONITOR_STORE=sink).returncode == 0
+        keys = open_store(sink).list_keys()
+        assert len(keys) == 1 and traffic.hour_of(keys[0]) is not None, keys
+        out = tmp_path / f"reports-{name}"
+        result = call_step(
+            "monitor", "--report-dir", str(out), PIPELINE_STORE=model_store, MONITOR_STORE=sink
+        )
+        assert result.returncode == 0, result.stderr
+        (report_file,) = out.glob("*.json")
+        reports[name] = json.loads(report_file.read_text())["live"]
+    assert reports["ordinary"]["records"] == reports["shifted"]["records"] == 300
+    assert reports["ordinary"]["drifted"] == []
+    assert set(reports["shifted"]["drifted"]) == {"age", "chol"}
+    for name in ("age", "chol"):
+        assert reports["shifted"]["features"][name]["psi"] > 0.2
+        assert reports["ordinary"]["features"][name]["psi"] < 0.2

@@ -1,0 +1,239 @@
+"""Read the served function's traffic windows back and compare them with training.
+
+On Google Cloud a Cloud Logging sink routes the function's window lines to a separate
+monitoring bucket. Cloud Logging writes them in hourly batches under
+``<LOG_ID>/YYYY/MM/DD/HH:00:00_HH:59:59_S<n>.json`` (shards ``S<n>`` or ``A<n>``), one
+LogEntry JSON object per line with the line itself under ``jsonPayload``; the first
+files may arrive hours late, and an entry may be written twice (dropped here by
+``insertId``). Locally, ``collect`` writes the function's stdout in that same layout, so
+one reader serves both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from heartml import monitoring
+from heartml.errors import ObjectNotFound
+from heartml.features import FEATURES
+from heartml.store import Store
+
+# What Cloud Functions (2nd gen, on Cloud Run) logs a function's stdout as.
+LOG_ID = "run.googleapis.com/stdout"
+SINK_FILE = re.compile(
+    r"^(?P<log>.+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/"
+    r"(?P<h>\d{2}):00:00_(?P=h):59:59_[SA]\d+\.json$"
+)
+
+
+def sink_key(hour: datetime, shard: int = 0, log_id: str = LOG_ID) -> str:
+    """The object a sink writes an hour's entries to (Cloud Logging's documented layout)."""
+    return f"{log_id}/{hour:%Y/%m/%d}/{hour:%H}:00:00_{hour:%H}:59:59_S{shard}.json"
+
+
+def hour_of(key: str) -> datetime | None:
+    """The hour an object of the layout holds, or None for any other object."""
+    match = SINK_FILE.match(key)
+    if not match:
+        return None
+    y, m, d, h = (int(match[k]) for k in ("y", "m", "d", "h"))
+    return datetime(y, m, d, h, tzinfo=UTC)
+
+
+def collect(lines: Iterable[str], store: Store, log_id: str = LOG_ID) -> int:
+    """Write the window lines among a function's stdout lines as a sink would; return how many.
+
+    Only lines whose ``logger`` is ``heartml.monitoring`` are kept (the sink's filter).
+    Each becomes a LogEntry with the line under ``jsonPayload``, an ``insertId`` made
+    from its content, and the window's end as ``timestamp``; each hour goes to a new
+    shard, so collecting again never rewrites an object.
+    """
+    by_hour: dict[datetime, list[str]] = {}
+    for line in lines:
+        try:
+            payload = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(payload, dict) or payload.get("logger") != "heartml.monitoring":
+            continue
+        end = str((payload.get("monitoring") or {}).get("end") or "")
+        try:
+            stamp = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        entry = {
+            "insertId": hashlib.sha256(line.strip().encode()).hexdigest()[:20],
+            "logName": f"projects/local/logs/{log_id.replace('/', '%2F')}",
+            "timestamp": end,
+            "jsonPayload": payload,
+        }
+        hour = stamp.replace(minute=0, second=0, microsecond=0)
+        by_hour.setdefault(hour, []).append(json.dumps(entry, separators=(",", ":")))
+    for hour, entries in by_hour.items():
+        shard = 0
+        while store.exists(sink_key(hour, shard, log_id)):
+            shard += 1
+        store.write_bytes(sink_key(hour, shard, log_id), ("\n".join(entries) + "\n").encode())
+    return sum(len(entries) for entries in by_hour.values())
+
+
+def read_windows(
+    store: Store, since: datetime | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every window in the sink's files from ``since`` on, duplicates dropped; and problems.
+
+    A file that is not JSON lines of LogEntries is skipped and named (one bad line spoils
+    its file: a sink writes whole files); other objects in the bucket are ignored.
+    """
+    windows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for key in store.list_keys():
+        hour = hour_of(key)
+        if hour is None or (since is not None and hour < since.replace(minute=0, second=0)):
+            continue
+        try:
+            entries = [json.loads(line) for line in store.read_bytes(key).splitlines() if line]
+        except (ValueError, UnicodeDecodeError):
+            problems.append(f"{store.url(key)} is not JSON lines: skipped")
+            continue
+        except ObjectNotFound:
+            continue
+        for entry in entries:
+            payload = entry.get("jsonPayload") if isinstance(entry, dict) else None
+            window = payload.get("monitoring") if isinstance(payload, dict) else None
+            if not isinstance(window, dict) or window.get("format") != monitoring.FORMAT:
+                continue
+            insert_id = str(entry.get("insertId") or "")
+            if insert_id and insert_id in seen:
+                continue
+            seen.add(insert_id)
+            windows.append(window)
+    return windows, problems
+
+
+def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The windows summed per served version (a version's traffic is never mixed with another's).
+
+    Instances' clocks may disagree: windows are summed, never ordered, so skew moves only
+    the reported first and last times.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for w in windows:
+        run_id = str(w.get("run_id"))
+        into = merged.setdefault(
+            run_id,
+            {"run_id": run_id, "windows": 0, "instances": set(), "requests": 0, "records": 0,
+             "first": None, "last": None, "probability": [0] * monitoring.PROBABILITY_BINS,
+             "features": {name: {} for name in FEATURES}, "errors": {"4xx": {}, "5xx": {}}},
+        )  # fmt: skip
+        into["windows"] += 1
+        into["instances"].add(w.get("instance"))
+        into["requests"] += int(w.get("requests") or 0)
+        into["records"] += int(w.get("records") or 0)
+        for edge, pick in (("first", min), ("last", max)):
+            stamp = w.get("start" if edge == "first" else "end")
+            into[edge] = stamp if into[edge] is None else pick(into[edge], stamp)
+        for i, n in enumerate((w.get("probability") or [])[: monitoring.PROBABILITY_BINS]):
+            into["probability"][i] += int(n)
+        for name, counts in (w.get("features") or {}).items():
+            if name in into["features"] and isinstance(counts, dict):
+                for label, n in counts.items():
+                    into["features"][name][label] = into["features"][name].get(label, 0) + int(n)
+        for kind in ("4xx", "5xx"):
+            for name, n in ((w.get("errors") or {}).get(kind) or {}).items():
+                into["errors"][kind][name] = into["errors"][kind].get(name, 0) + int(n)
+    for into in merged.values():
+        into["instances"] = len(into["instances"])
+    return merged
+
+
+def psi(live: dict[str, int], reference: dict[str, int]) -> float:
+    """Population stability index over the union of bins (a share of 0 counts as 1e-4)."""
+    labels = set(live) | set(reference)
+    a_total, e_total = sum(live.values()) or 1, sum(reference.values()) or 1
+    total = 0.0
+    for label in labels:
+        a = max(live.get(label, 0) / a_total, 1e-4)
+        e = max(reference.get(label, 0) / e_total, 1e-4)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def chi_squared_p(live: dict[str, int], reference: dict[str, int]) -> float | None:
+    """p-value of the chi-squared test that live and training share one distribution."""
+    from scipy.stats import chi2_contingency
+
+    labels = sorted(label for label in set(live) | set(reference))
+    table = [
+        [live.get(label, 0) for label in labels],
+        [reference.get(label, 0) for label in labels],
+    ]
+    if len(labels) < 2 or not sum(table[0]) or not sum(table[1]):
+        return None
+    return float(chi2_contingency(table).pvalue)
+
+
+def shown_counts(counts: dict[str, int], k: int) -> dict[str, Any]:
+    """Counts as a report may show them: a bin with fewer than ``k`` is shown as ``"<k"``."""
+    return {label: (n if n >= k else f"<{k}") for label, n in sorted(counts.items())}
+
+
+def compare(
+    merged: dict[str, Any],
+    bins: dict[str, dict[str, Any]],
+    answers: dict[str, Any] | None,
+    *,
+    psi_threshold: float,
+    p_threshold: float,
+    min_records: int,
+    min_count: int,
+) -> dict[str, Any]:
+    """Live traffic of one version against its training data, feature by feature.
+
+    A feature has drifted when its PSI is at least ``psi_threshold`` and the chi-squared
+    test agrees (p below ``p_threshold``): with thousands of records the test alone calls
+    shifts too small to matter. Fewer than ``min_records`` records are not judged.
+    """
+    judged = merged["records"] >= min_records
+    features = {}
+    for name in FEATURES:
+        live = merged["features"].get(name) or {}
+        reference = (bins.get(name) or {}).get("training_counts") or {}
+        value, p = psi(live, reference), chi_squared_p(live, reference)
+        features[name] = {
+            "psi": value,
+            "p_value": p,
+            "drifted": bool(
+                judged and value >= psi_threshold and p is not None and p < p_threshold
+            ),
+            "live": shown_counts(live, min_count),
+            "training_share": {
+                label: round(n / (sum(reference.values()) or 1), 4)
+                for label, n in sorted(reference.items())
+            },
+        }
+    answered = sum(merged["probability"])
+    positive = sum(merged["probability"][monitoring.PROBABILITY_BINS // 2 :])
+    return {
+        "run_id": merged["run_id"],
+        "records": merged["records"],
+        "requests": merged["requests"],
+        "windows": merged["windows"],
+        "instances": merged["instances"],
+        "first": merged["first"],
+        "last": merged["last"],
+        "judged": judged,
+        "drifted": [name for name, f in features.items() if f["drifted"]],
+        "features": features,
+        "positive_share": positive / answered if answered else None,
+        "training_positive_share": (answers or {}).get("positive_share"),
+        "probability": shown_counts(dict(enumerate(merged["probability"])), min_count),
+        "errors": {kind: shown_counts(c, min_count) for kind, c in merged["errors"].items()},
+    }

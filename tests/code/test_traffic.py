@@ -1,0 +1,71 @@
+"""Reading traffic windows back: the sink's layout, duplicates, bad files, other versions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from heartml import monitoring, traffic
+from heartml.features import FEATURES
+from heartml.store import open_store
+from tests.helpers import call_step
+
+
+def _line(run_id: str, start: str, end: str, records: int, chol: dict) -> str:
+    window = {
+        "format": monitoring.FORMAT, "run_id": run_id, "instance": f"i-{start}", "start": start,
+        "end": end, "reason": "due", "requests": records, "records": records,
+        "errors": {"4xx": {}, "5xx": {}}, "probability": [records] + [0] * 9,
+        "features": {name: {} for name in FEATURES} | {"chol": chol},
+    }  # fmt: skip
+    return json.dumps({"logger": "heartml.monitoring", "monitoring": window})
+
+
+def test_the_layout_is_cloud_loggings() -> None:
+    hour = datetime(2015, 1, 13, 8, tzinfo=UTC)
+    key = traffic.sink_key(hour, 1, "syslog")
+    assert key == "syslog/2015/01/13/08:00:00_08:59:59_S1.json"  # the documented example
+    assert traffic.hour_of(key) == hour
+    assert traffic.hour_of("run.googleapis.com/stdout/2015/01/13/08:00:00_08:59:59_A0.json")
+    assert traffic.hour_of("syslog/2015/01/13/notes.txt") is None
+
+
+def test_bad_days_are_named_skipped_or_kept_apart(tmp_path) -> None:
+    store = open_store(tmp_path / "sink")
+    lines = [
+        _line("v2", "2026-11-28T08:10:00Z", "2026-11-28T08:20:00Z", 40, {"q1": 40}),
+        # Clock skew: an instance whose end is before another's start merges all the same.
+        _line("v2", "2026-11-28T08:25:00Z", "2026-11-28T08:05:00Z", 10, {"q1": 4, "q9": 6}),
+        _line("v1", "2026-11-28T09:00:00Z", "2026-11-28T09:30:00Z", 7, {"q0": 7}),
+        "not json at all",
+        json.dumps({"logger": "main.requests", "message": "POST 200"}),
+    ]
+    assert traffic.collect(lines + lines[:1], store) == 4  # the repeated line is one entry twice
+    store.write_bytes(traffic.sink_key(datetime(2026, 11, 28, 10, tzinfo=UTC)), b"{broken\n")
+    store.write_bytes("notes/readme.txt", b"not the sink's")
+    windows, problems = traffic.read_windows(store)
+    assert problems == [f"{store.url(traffic.sink_key(datetime(2026, 11, 28, 10, tzinfo=UTC)))} "
+                        "is not JSON lines: skipped"]  # fmt: skip
+    merged = traffic.merge(windows)
+    assert set(merged) == {"v1", "v2"}  # another version's traffic is never mixed in
+    assert merged["v2"]["records"] == 50 and merged["v2"]["windows"] == 2
+    assert merged["v2"]["features"]["chol"] == {"q1": 44, "q9": 6}
+    assert merged["v2"]["first"] == "2026-11-28T08:10:00Z"
+    later, _ = traffic.read_windows(store, since=datetime(2026, 11, 28, 9, tzinfo=UTC))
+    assert [w["run_id"] for w in later] == ["v1"]
+
+
+def test_shown_counts_hide_small_bins_and_psi_sees_a_shift() -> None:
+    assert traffic.shown_counts({"q0": 3, "q1": 12}, 10) == {"q0": "<10", "q1": 12}
+    same = {"q0": 50, "q1": 50}
+    assert traffic.psi(same, same) == pytest.approx(0.0)
+    assert traffic.psi({"q0": 90, "q1": 10}, same) > 0.2
+
+
+def test_no_windows_yet_is_a_clear_message(tmp_path) -> None:
+    result = call_step("monitor", MONITOR_STORE=str(tmp_path / "empty"))
+    assert result.returncode == 1
+    assert "holds no traffic windows yet" in result.stderr
+    assert "first may take 2-3 hours" in result.stderr
