@@ -132,6 +132,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("MONITOR_P_VALUE", float, 0.01, "and the chi-squared p below this", "--p-value"),
         Setting("MONITOR_MIN_RECORDS", int, 200, "fewest records to judge", "--min-records"),
         Setting("MONITOR_MIN_BIN_COUNT", int, 10, "smaller bins are shown as <k", "--min-count"),
+        Setting(
+            "MONITOR_DISPATCH", bool, False, "retrain on drift if the data changed", "--dispatch"
+        ),
+        Setting("MONITOR_COOLDOWN_HOURS", float, 24.0, "one alert per drift in this time"),
         Setting("SERVED_RUN_ID", str, None, "the version the function serves", "--expect-run-id"),
         Setting("SERVED_MODEL_SHA256", str, None, "that version's model sha256", "--expect-sha256"),
         Setting("FUNCTION_URL", str, None, "the deployed function's URL", "--url"),

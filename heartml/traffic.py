@@ -237,3 +237,93 @@ def compare(
         "probability": shown_counts(dict(enumerate(merged["probability"])), min_count),
         "errors": {kind: shown_counts(c, min_count) for kind, c in merged["errors"].items()},
     }
+
+
+DRIFT_MARKER = "events/monitor/drift.json"  # in the model store, beside the event markers
+
+
+def act_on_drift(
+    live: dict[str, Any],
+    model_store: Store,
+    live_dataset_sha256: str | None,
+    *,
+    dispatch: bool,
+    cooldown_hours: float,
+    policy: Any = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Alert Slack and, when allowed and useful, dispatch "Train and Deploy"; say what was done.
+
+    Live traffic carries no labels: retraining on the same ``dataset.csv`` rebuilds the
+    same model, so the dispatch goes out only when the store's dataset differs from the
+    live version's. One drift of one version is acted on once per cooldown (the last
+    action is kept in the model store), so an hourly monitor does not retrain hourly.
+    Messages name features and PSI only, never a value.
+    """
+    from heartml import config, registry
+    from heartml.artifacts import sha256_bytes
+    from heartml.downstream import RetryPolicy, github_headers, send_json
+    from heartml.errors import DownstreamRefused, DownstreamUnavailable
+
+    now = now or datetime.now(UTC)
+    policy = policy or RetryPolicy.from_env()
+    done: list[str] = []
+    try:
+        last = json.loads(model_store.read_bytes(DRIFT_MARKER))
+    except (ObjectNotFound, ValueError):
+        last = {}
+    if isinstance(last, dict) and last.get("run_id") == live["run_id"]:
+        try:
+            age_h = (now - datetime.fromisoformat(str(last.get("at")))).total_seconds() / 3600
+        except (TypeError, ValueError):
+            age_h = float("inf")
+        if age_h < cooldown_hours:
+            return [f"already acted on drift of {live['run_id']} {age_h:.1f} h ago (cooldown)"]
+    shown = ", ".join(f"{n} (PSI {live['features'][n]['psi']:.2f})" for n in live["drifted"])
+    text = (
+        f"Live traffic of {live['run_id']} has drifted from its training data in {shown}, "
+        f"over {live['records']} records."
+    )
+    webhook = config.get("SLACK_WEBHOOK_URL").strip()
+    if webhook:
+        try:
+            answer = send_json("POST", webhook, {"text": text}, {}, policy)
+            done.append("alerted Slack" if answer.status_code < 400 else "Slack refused the alert")
+        except (DownstreamRefused, DownstreamUnavailable) as exc:
+            done.append(f"alert not sent: {exc}")
+    else:
+        done.append("no alert: SLACK_WEBHOOK_URL is not set")
+    if dispatch:
+        try:
+            current = sha256_bytes(model_store.read_bytes(registry.DATASET_KEY))
+        except ObjectNotFound:
+            current = None
+        repository, token = config.get("GITHUB_REPOSITORY"), config.get("GITHUB_TOKEN").strip()
+        if current is None or current == live_dataset_sha256:
+            done.append(
+                "no retraining: dataset.csv is unchanged since the live model's data, and "
+                "traffic carries no labels (retraining would rebuild the same model)"
+            )
+        elif not repository or not token:
+            done.append("no retraining: set GITHUB_REPOSITORY and GITHUB_TOKEN")
+        else:
+            api = config.get("GITHUB_API_URL").rstrip("/")
+            payload = {
+                "event_type": "dataset-updated",
+                "client_payload": {"reason": "live traffic drifted", "run_id": live["run_id"]},
+            }
+            try:
+                answer = send_json(
+                    "POST", f"{api}/repos/{repository}/dispatches", payload,
+                    github_headers(token), policy,
+                )  # fmt: skip
+                done.append(
+                    "dispatched Train and Deploy"
+                    if answer.status_code < 400
+                    else f"GitHub refused the dispatch: HTTP {answer.status_code}"
+                )
+            except (DownstreamRefused, DownstreamUnavailable) as exc:
+                done.append(f"dispatch not sent: {exc}")
+    marker = {"run_id": live["run_id"], "drifted": live["drifted"], "at": now.isoformat()}
+    model_store.write_bytes(DRIFT_MARKER, json.dumps(marker).encode())
+    return done

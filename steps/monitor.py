@@ -49,8 +49,9 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
             "first may take 2-3 hours; locally, collect the function's output with "
             "steps.collect_logs"
         )
+    model_store = open_store(config.store_uri(args.store), timeout=config.store_timeout())
     try:
-        model = serving.load_from_store(open_store(config.store_uri(args.store)))
+        model = serving.load_from_store(model_store)
     except ObjectNotFound:
         raise ConfigError("no live model to compare the traffic with: run the pipeline") from None
     bins = model.metadata.get("monitoring_bins") or monitoring.bins_from_ranges(
@@ -79,6 +80,17 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
             min_count=config.resolve(args, "MONITOR_MIN_BIN_COUNT"),
         ),
     }
+    live_report = report["live"]
+    if live_report and live_report["drifted"]:
+        report["actions"] = traffic.act_on_drift(
+            live_report,
+            model_store,
+            model.metadata.get("dataset_sha256"),
+            dispatch=bool(config.resolve(args, "MONITOR_DISPATCH")),
+            cooldown_hours=config.get("MONITOR_COOLDOWN_HOURS"),
+        )
+        for action in report["actions"]:
+            log.info("%s", action)
     out: Path = config.resolve(args, "MONITOR_REPORTS")
     out.mkdir(parents=True, exist_ok=True)
     day = report["generated"][:10]
@@ -122,6 +134,7 @@ def render(report: dict[str, Any]) -> str:
             p = "—" if f["p_value"] is None else f"{f['p_value']:.2g}"
             lines.append(f"| {name} | {f['psi']:.3f} | {p} | {'yes' if f['drifted'] else ''} |")
     lines += [f"- {problem}" for problem in report["problems"]]
+    lines += [f"- {action}" for action in report.get("actions", [])]
     for run_id, other in report["other_versions"].items():
         lines.append(f"- {other['records']} records served by {run_id}: kept apart, not compared")
     return "\n".join(lines)
@@ -132,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     config.add_flag(parser, config.STORE_ENV)
     for name in (
         "MONITOR_STORE", "MONITOR_REPORTS", "MONITOR_SINCE", "MONITOR_PSI_THRESHOLD",
-        "MONITOR_P_VALUE", "MONITOR_MIN_RECORDS", "MONITOR_MIN_BIN_COUNT",
+        "MONITOR_P_VALUE", "MONITOR_MIN_RECORDS", "MONITOR_MIN_BIN_COUNT", "MONITOR_DISPATCH",
     ):  # fmt: skip
         config.add_flag(parser, name)
     args = parser.parse_args(argv)

@@ -11,10 +11,12 @@ from heartml.artifacts import read_artifacts, read_json
 from heartml.features import FEATURES
 from heartml.store import open_store
 from tests.cases import GOOD
-from tests.helpers import SAMPLE_RECORD, call_step, serve_function, stop_function
+from tests.helpers import DATASET, SAMPLE_RECORD, call_step, serve_function, stop_function
 
 # Values no bin edge, default or message could produce: if one appears anywhere in the
 # function's output, a patient's value was written out.
+DISPATCH = "/repos/owner/repo/dispatches"
+TOKEN = "ghp_monitor_token_that_must_never_be_logged"
 MARKERS = {"age": 71.3917, "chol": 287.4139, "trestbps": 137.2719, "thalach": 149.8317}
 
 
@@ -71,10 +73,21 @@ def _traffic(shifted: bool, seed: int) -> list[dict]:
 
 
 def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
-    trained_artifacts, tmp_path, gcs_emulator
+    trained_artifacts, tmp_path, gcs_emulator, httpserver
 ) -> None:
     model_store = str(tmp_path / "store")
     registry.publish(open_store(model_store), *read_artifacts(trained_artifacts))
+    # New data has landed since the live model was trained: retraining could help.
+    open_store(model_store).write_bytes("dataset.csv", DATASET.read_bytes()[:-40])
+    httpserver.expect_request("/slack/T0/secret-path", method="POST").respond_with_data("ok")
+    httpserver.expect_request(DISPATCH, method="POST").respond_with_data("", status=204)
+    downstream = {
+        "SLACK_WEBHOOK_URL": httpserver.url_for("/slack/T0/secret-path"),
+        "GITHUB_API_URL": httpserver.url_for("/").rstrip("/"),
+        "GITHUB_REPOSITORY": "owner/repo",
+        "GITHUB_TOKEN": TOKEN,
+        "MONITOR_DISPATCH": "true",
+    }
     served = serve_function(tmp_path, PIPELINE_STORE=model_store, MONITOR_EVERY_REQUESTS="30")
     try:  # 30 requests of 10 records each: one window of each kind of traffic
         for records in (_traffic(False, seed=21), _traffic(True, seed=22)):
@@ -87,7 +100,7 @@ def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
         stop_function(served.process)
     lines = [line for line in served.log().splitlines() if '"heartml.monitoring"' in line]
     assert len(lines) == 2
-    reports = {}
+    reports, actions = {}, {}
     # Ordinary traffic through a local folder, shifted traffic through the GCS emulator:
     # the same sink layout and the same reader for both.
     for name, line, sink in (
@@ -100,15 +113,45 @@ def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
         keys = open_store(sink).list_keys()
         assert len(keys) == 1 and traffic.hour_of(keys[0]) is not None, keys
         out = tmp_path / f"reports-{name}"
-        result = call_step(
-            "monitor", "--report-dir", str(out), PIPELINE_STORE=model_store, MONITOR_STORE=sink
-        )
-        assert result.returncode == 0, result.stderr
+        for _ in range(2):  # the hourly monitor sees the same drift twice: one action
+            result = call_step(
+                "monitor", "--report-dir", str(out), PIPELINE_STORE=model_store,
+                MONITOR_STORE=sink, **downstream,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            # Our lines only: the stand-in's own access log (werkzeug) prints its paths.
+            ours = [line for line in result.stderr.splitlines() if "werkzeug" not in line]
+            assert not [line for line in ours if TOKEN in line or "secret-path" in line]
         (report_file,) = out.glob("*.json")
         reports[name] = json.loads(report_file.read_text())["live"]
+        actions[name] = json.loads(report_file.read_text()).get("actions")
     assert reports["ordinary"]["records"] == reports["shifted"]["records"] == 300
     assert reports["ordinary"]["drifted"] == []
     assert set(reports["shifted"]["drifted"]) == {"age", "chol"}
     for name in ("age", "chol"):
         assert reports["shifted"]["features"][name]["psi"] > 0.2
         assert reports["ordinary"]["features"][name]["psi"] < 0.2
+    # The Slack and GitHub stand-ins got the alert and the dispatch once, not per run.
+    paths = [request.path for request, _ in httpserver.log]
+    assert paths == ["/slack/T0/secret-path", DISPATCH]
+    alert = json.loads(httpserver.log[0][0].data)["text"]
+    assert "age (PSI" in alert and "chol (PSI" in alert
+    assert json.loads(httpserver.log[1][0].data)["event_type"] == "dataset-updated"
+    assert actions["ordinary"] is None
+    assert actions["shifted"][0].startswith("already acted on drift")  # the second run's
+
+
+def test_no_retraining_when_the_data_has_not_changed(
+    trained_artifacts, tmp_path, httpserver
+) -> None:
+    """Traffic has no labels: the same dataset.csv would rebuild the same model."""
+    store = open_store(tmp_path / "store")
+    registry.publish(store, *read_artifacts(trained_artifacts), DATASET.read_bytes())
+    store.write_bytes("dataset.csv", DATASET.read_bytes())
+    live = {"run_id": "fixture-run", "records": 300, "drifted": ["age"],
+            "features": {"age": {"psi": 1.5}}}  # fmt: skip
+    sha = read_json(trained_artifacts / "metrics.json")["dataset"]["sha256"]
+    done = traffic.act_on_drift(live, store, sha, dispatch=True, cooldown_hours=24)
+    assert done[0] == "no alert: SLACK_WEBHOOK_URL is not set"
+    assert done[1].startswith("no retraining: dataset.csv is unchanged")
+    assert not httpserver.log
