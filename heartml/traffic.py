@@ -114,8 +114,40 @@ def read_windows(
             if insert_id and insert_id in seen:
                 continue
             seen.add(insert_id)
+            if not well_formed(window):
+                problems.append(f"{store.url(key)} holds a malformed window: skipped")
+                continue
             windows.append(window)
     return windows, problems
+
+
+def _counts(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and type(n) is int and n >= 0 for k, n in value.items()
+    )
+
+
+def well_formed(window: dict[str, Any]) -> bool:
+    """A window as the function writes it: a run id that can name a version, whole counts.
+
+    The bucket's text reaches reports and summaries, so a run id must be one a version
+    could have (letters, digits, '.', '_', '-'), and every count a non-negative integer.
+    """
+    from heartml.registry import RUN_ID_PATTERN
+
+    probability = window.get("probability")
+    return (
+        isinstance(window.get("run_id"), str)
+        and RUN_ID_PATTERN.fullmatch(window["run_id"]) is not None
+        and all(type(window.get(k)) is int and window[k] >= 0 for k in ("requests", "records"))
+        and isinstance(probability, list)
+        and all(type(n) is int and n >= 0 for n in probability)
+        and isinstance(window.get("features"), dict)
+        and all(_counts(c) for c in window["features"].values())
+        and isinstance(window.get("errors"), dict)
+        and all(_counts(c) for c in window["errors"].values())
+        and all(isinstance(window.get(k), str) for k in ("start", "end"))
+    )
 
 
 def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -45,16 +45,24 @@ def test_bad_days_are_named_skipped_or_kept_apart(tmp_path) -> None:
     assert traffic.collect(lines + lines[:1], store) == 4  # the repeated line is one entry twice
     store.write_bytes(traffic.sink_key(datetime(2026, 11, 28, 10, tzinfo=UTC)), b"{broken\n")
     store.write_bytes("notes/readme.txt", b"not the sink's")
+    hostile = json.loads(_line("v3", "2026-11-28T11:00:00Z", "2026-11-28T11:10:00Z", 5, {}))
+    hostile["monitoring"]["run_id"] = "x\n::error::y"
+    eleven = datetime(2026, 11, 28, 11, tzinfo=UTC)
+    entry = {"insertId": "h1", "jsonPayload": hostile}
+    store.write_bytes(traffic.sink_key(eleven), json.dumps(entry).encode() + b"\n")
     windows, problems = traffic.read_windows(store)
-    assert problems == [f"{store.url(traffic.sink_key(datetime(2026, 11, 28, 10, tzinfo=UTC)))} "
-                        "is not JSON lines: skipped"]  # fmt: skip
+    assert problems == [
+        f"{store.url(traffic.sink_key(datetime(2026, 11, 28, 10, tzinfo=UTC)))} "
+        "is not JSON lines: skipped",
+        f"{store.url(traffic.sink_key(eleven))} holds a malformed window: skipped",
+    ]
     merged = traffic.merge(windows)
     assert set(merged) == {"v1", "v2"}  # another version's traffic is never mixed in
     assert merged["v2"]["records"] == 50 and merged["v2"]["windows"] == 2
     assert merged["v2"]["features"]["chol"] == {"q1": 44, "q9": 6}
     assert merged["v2"]["first"] == "2026-11-28T08:10:00Z"
     later, _ = traffic.read_windows(store, since=datetime(2026, 11, 28, 9, tzinfo=UTC))
-    assert [w["run_id"] for w in later] == ["v1"]
+    assert [w["run_id"] for w in later] == ["v1"]  # 10:00 is broken, 11:00 malformed
 
 
 def test_shown_counts_hide_small_bins_and_psi_sees_a_shift() -> None:
