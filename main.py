@@ -93,9 +93,7 @@ def _monitor_for(model: serving.LoadedModel | None) -> monitoring.Monitor | None
     """The traffic monitor of the served version (heartml.monitoring), unless turned off."""
     if model is None or not config.get("MONITOR_ENABLED"):
         return None
-    bins = model.metadata.get("monitoring_bins") or monitoring.bins_from_ranges(
-        model.metadata.get("feature_ranges") or {}
-    )
+    bins = monitoring.bins_of(model.metadata)
     return monitoring.Monitor(
         model.run_id,
         bins,

@@ -126,6 +126,14 @@ def bins_from_ranges(ranges: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return bins
 
 
+def bins_of(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A model file's bins: its training bins, or, for an older version, ones from its ranges.
+
+    The function bins live traffic and the monitor reads it back with this same answer.
+    """
+    return metadata.get("monitoring_bins") or bins_from_ranges(metadata.get("feature_ranges") or {})
+
+
 def bin_names(spec: dict[str, Any]) -> list[str]:
     """The names a feature's counts are kept under, in order (the reader's columns)."""
     if "codes" in spec:

@@ -54,9 +54,7 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
         model = serving.load_from_store(model_store)
     except ObjectNotFound:
         raise ConfigError("no live model to compare the traffic with: run the pipeline") from None
-    bins = model.metadata.get("monitoring_bins") or monitoring.bins_from_ranges(
-        model.metadata.get("feature_ranges") or {}
-    )
+    bins = monitoring.bins_of(model.metadata)
     merged = traffic.merge(windows)
     live = merged.get(str(model.run_id))
     report = {
