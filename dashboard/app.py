@@ -1,19 +1,24 @@
-"""The model's history: ``make dashboard`` (store from $PIPELINE_STORE).
+"""The model's history and its live traffic: ``make dashboard``.
 
-Reads metrics files and ``models/latest.json`` only, never a model. The archive's
-listing is taken on every run; the metrics are cached per listing, so the page
-refreshes itself when a new version lands and costs one LIST when nothing did.
-What it shows is shaped in heartml/history.py; this file only lays it out.
+The versions come from $PIPELINE_STORE, the traffic windows from $MONITOR_STORE.
+Reads metrics files, ``models/latest.json`` and the windows only, never a model. Each
+store's listing is taken on every run and what is read is cached per listing, so the
+page refreshes itself when a version or an hour of traffic lands and costs one LIST
+per store when nothing did. What it shows is shaped in heartml/history.py and
+heartml/live_traffic.py; this file only lays it out.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import streamlit as st
 
-from heartml import config, history, registry
-from heartml.store import open_store
+from heartml import config, history, live_traffic, registry, traffic
+from heartml.store import Store, open_store
 
 REFRESH_SECONDS = 60
+DAYS_SHOWN = (7, 30, 90)
 
 st.set_page_config(page_title="Heart-disease model history", layout="wide")
 
@@ -22,6 +27,16 @@ st.set_page_config(page_title="Heart-disease model history", layout="wide")
 def cached_history(uri: str, listing: tuple[str, ...]) -> tuple[list[dict], dict | None]:
     """Read every version's metrics; cached until the listing (or the pointer) changes."""
     return history.load(open_store(uri, timeout=config.store_timeout()))
+
+
+@st.cache_data(show_spinner=False)
+def cached_traffic(
+    uri: str, listing: tuple[str, ...], since: str
+) -> tuple[dict[tuple[str, str], dict], dict[str, dict], list[str]]:
+    """The windows summed per version and day, and per version; cached per sink listing."""
+    store = open_store(uri, timeout=config.store_timeout())
+    windows, problems = traffic.read_windows(store, datetime.fromisoformat(since))
+    return live_traffic.by_day(windows), traffic.merge(windows), problems
 
 
 def show_served(promoted: str) -> None:
@@ -93,21 +108,11 @@ def compare_section(records: list[dict], live: dict | None, live_id: str | None)
     st.table(history.compare(by_id[a_id], by_id[b_id], live_id).set_index(""))
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
-def page() -> None:
-    uri = config.store_uri()
-    store = open_store(uri, timeout=config.store_timeout())
-    listing = tuple(store.list_keys(registry.MODELS_PREFIX))
-    records, pointer = cached_history(uri, listing)
-    st.title("Heart-disease model history")
-    st.caption(
-        f"Store: `{store.uri}` · {len(records)} version(s) · refreshes every {REFRESH_SECONDS} s"
-        " · times in UTC"
-    )
+def versions_view(store: Store, records: list[dict], pointer: dict | None) -> None:
+    """The archive: the live version, the gate's verdicts, lineage, comparison, data drift."""
     if not records:
         st.info("No versions yet. Run `make local` (or the workflow) to train and publish one.")
         return
-
     live_id = (pointer or {}).get("run_id")
     live = show_live(records, pointer)
     table = history.versions_table(records, live_id)
@@ -173,6 +178,108 @@ def page() -> None:
         st.caption("Each run's data against the data of the version live when it was checked.")
         columns = {"run_id": "version", "drifted": "drifted", "drift against": "against version"}
         st.dataframe(drifted[list(columns)].rename(columns=columns).iloc[::-1], hide_index=True)
+
+
+def traffic_view(records: list[dict], live_id: str | None) -> None:
+    """What the served function was asked, per day and version, against its training rows."""
+    sink = open_store(config.get("MONITOR_STORE"), timeout=config.store_timeout())
+    days_back = st.selectbox("days shown", DAYS_SHOWN, index=1, key="traffic_days")
+    since_day = (datetime.now(UTC) - timedelta(days=days_back - 1)).date()
+    since = datetime(since_day.year, since_day.month, since_day.day, tzinfo=UTC)
+    listing = tuple(
+        key for key in sink.list_keys() if (hour := traffic.hour_of(key)) and hour >= since
+    )
+    days, totals, problems = cached_traffic(sink.uri, listing, since.isoformat())
+    min_count = config.get("MONITOR_MIN_BIN_COUNT")
+    min_records = config.get("MONITOR_MIN_RECORDS")
+    threshold = config.get("MONITOR_PSI_THRESHOLD")
+    st.caption(
+        f"Monitoring store: `{sink.uri}` · {len(listing)} sink file(s) from {since_day} on · "
+        "counts per bin only, never a patient's value"
+    )
+    for problem in problems:
+        st.warning(problem)
+    if not totals:
+        st.info(
+            f"No traffic windows in `{sink.uri}` since {since_day}. On Google Cloud the sink "
+            "writes hourly batches and the first may take 2-3 hours; locally, `make serve` "
+            "collects its own."
+        )
+        return
+    st.vega_lite_chart(live_traffic.volume_chart(days), width="stretch")
+    versions = sorted(totals, key=lambda run_id: str(totals[run_id]["last"]), reverse=True)
+    chosen = st.selectbox(
+        "served version",
+        versions,
+        index=versions.index(live_id) if live_id in versions else 0,
+        format_func=lambda run_id: f"{run_id} (live)" if run_id == live_id else run_id,
+        key="traffic_version",
+    )
+    metrics = next((m for m in records if m.get("run_id") == chosen), None)
+    reference = live_traffic.reference_of(metrics) if metrics else None
+    merged = totals[chosen]
+    answered = st.columns(3)
+    answered[0].metric("records answered", f"{merged['records']:,}")
+    answered[1].metric("requests", f"{merged['requests']:,}")
+    answered[2].metric("instances", f"{merged['instances']:,}")
+    if reference is None:
+        st.caption(
+            f"{chosen} has no training counts in its metrics (archived before they were kept, "
+            "or not in this store): drift is not shown."
+        )
+    else:
+        verdict = traffic.compare(
+            merged, reference, psi_threshold=threshold,
+            p_threshold=config.get("MONITOR_P_VALUE"), min_records=min_records,
+            min_count=min_count,
+        )  # fmt: skip
+        if not verdict["judged"]:
+            st.info(f"{merged['records']} records: fewer than the {min_records} drift needs.")
+        elif verdict["drifted"]:
+            shown = ", ".join(
+                f"{name} (PSI {verdict['features'][name]['psi']:.2f})"
+                for name in verdict["drifted"]
+            )
+            st.warning(f"Over these days, live inputs have drifted from training in {shown}.")
+        else:
+            st.success("Over these days, live inputs look like the training rows.")
+        psi = live_traffic.psi_rows(days, chosen, reference, min_records)
+        if psi.empty:
+            st.caption(f"No day has the {min_records} records a daily PSI needs.")
+        else:
+            st.vega_lite_chart(live_traffic.psi_chart(psi, threshold), width="stretch")
+    trained_share = ((reference or {}).get("answers") or {}).get("positive_share")
+    st.caption(
+        "Per day, newest first. Missing, imputed and out of range are shares of all values "
+        "received; answered heart disease is the share answered P ≥ 0.5"
+        + ("" if trained_share is None else f" ({trained_share:.1%} of the training rows)")
+        + f". A blank share would single out fewer than {min_count} records, so it is hidden."
+    )
+    table = live_traffic.day_rows(days, chosen, min_count).iloc[::-1]
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={name: percent for name in [*live_traffic.SHARES, "answered heart disease"]},
+    )
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def page() -> None:
+    uri = config.store_uri()
+    store = open_store(uri, timeout=config.store_timeout())
+    listing = tuple(store.list_keys(registry.MODELS_PREFIX))
+    records, pointer = cached_history(uri, listing)
+    st.title("Heart-disease model history")
+    st.caption(
+        f"Store: `{store.uri}` · {len(records)} version(s) · refreshes every {REFRESH_SECONDS} s"
+        " · times in UTC"
+    )
+    versions_tab, traffic_tab = st.tabs(["Versions", "Live traffic"])
+    with versions_tab:
+        versions_view(store, records, pointer)
+    with traffic_tab:
+        traffic_view(records, (pointer or {}).get("run_id"))
 
 
 page()

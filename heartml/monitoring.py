@@ -109,6 +109,20 @@ def answer_reference(p_disease: Any) -> dict[str, Any]:
     }
 
 
+def reference(bins: dict[str, dict[str, Any]], answers: dict[str, Any] | None) -> dict[str, Any]:
+    """What live traffic is compared with, without the edges: kept in ``metrics.json``.
+
+    The dashboard reads metrics only, never a model file; the training counts on the
+    function's bins and the training answers are all it needs to show drift per day.
+    """
+    return {
+        "training_counts": {
+            name: dict(spec.get("training_counts") or {}) for name, spec in bins.items()
+        },
+        "answers": answers,
+    }
+
+
 def bins_from_ranges(ranges: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Bins for a version trained before ``monitoring_bins``: ten equal steps of its range."""
     bins: dict[str, dict[str, Any]] = {}

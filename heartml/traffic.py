@@ -128,7 +128,7 @@ def _counts(value: Any) -> bool:
 
 
 def well_formed(window: dict[str, Any]) -> bool:
-    """A window as the function writes it: a run id that can name a version, whole counts.
+    """A window as the function writes it: a run id a version could have, whole counts, times.
 
     The bucket's text reaches reports and summaries, so a run id must be one a version
     could have (letters, digits, '.', '_', '-'), and every count a non-negative integer.
@@ -146,8 +146,19 @@ def well_formed(window: dict[str, Any]) -> bool:
         and all(_counts(c) for c in window["features"].values())
         and isinstance(window.get("errors"), dict)
         and all(_counts(c) for c in window["errors"].values())
-        and all(isinstance(window.get(k), str) for k in ("start", "end"))
+        and all(_time(window.get(k)) is not None for k in ("start", "end"))
     )
+
+
+def _time(value: Any) -> datetime | None:
+    """A window's start or end as written ("2026-11-28T08:00:00Z"); None for anything else."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else None
 
 
 def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -219,8 +230,7 @@ def shown_counts(counts: dict[str, int], k: int) -> dict[str, Any]:
 
 def compare(
     merged: dict[str, Any],
-    bins: dict[str, dict[str, Any]],
-    answers: dict[str, Any] | None,
+    reference: dict[str, Any],
     *,
     psi_threshold: float,
     p_threshold: float,
@@ -237,8 +247,8 @@ def compare(
     features = {}
     for name in FEATURES:
         live = merged["features"].get(name) or {}
-        reference = (bins.get(name) or {}).get("training_counts") or {}
-        value, p = psi(live, reference), chi_squared_p(live, reference)
+        trained = (reference.get("training_counts") or {}).get(name) or {}
+        value, p = psi(live, trained), chi_squared_p(live, trained)
         features[name] = {
             "psi": value,
             "p_value": p,
@@ -247,8 +257,8 @@ def compare(
             ),
             "live": shown_counts(live, min_count),
             "training_share": {
-                label: round(n / (sum(reference.values()) or 1), 4)
-                for label, n in sorted(reference.items())
+                label: round(n / (sum(trained.values()) or 1), 4)
+                for label, n in sorted(trained.items())
             },
         }
     answered = sum(merged["probability"])
@@ -265,7 +275,7 @@ def compare(
         "drifted": [name for name, f in features.items() if f["drifted"]],
         "features": features,
         "positive_share": positive / answered if answered else None,
-        "training_positive_share": (answers or {}).get("positive_share"),
+        "training_positive_share": (reference.get("answers") or {}).get("positive_share"),
         "probability": shown_counts(dict(enumerate(merged["probability"])), min_count),
         "errors": {kind: shown_counts(c, min_count) for kind, c in merged["errors"].items()},
     }

@@ -353,6 +353,7 @@ def build_artifacts(
     trained_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     versions = runtime_versions()
     dataset = {"sha256": dataset_sha256, "rows": dataset_rows}
+    bins = monitoring.training_bins(result.train_x)
     model_bytes = serialise_model(
         result.pipeline,
         {
@@ -364,7 +365,7 @@ def build_artifacts(
             "label_coding": LABEL_CODING,
             "split": split_record(params),
             "feature_ranges": feature_ranges(result.train_x),
-            "monitoring_bins": monitoring.training_bins(result.train_x),
+            "monitoring_bins": bins,
             "monitoring_answers": result.answers,
         },
         linear_parameters(result.pipeline, result.train_x),
@@ -379,6 +380,7 @@ def build_artifacts(
         "params": asdict(params),
         "split": split_record(params),
         "label_coding": LABEL_CODING,
+        "monitoring_reference": monitoring.reference(bins, result.answers),
         "model_sha256": sha256_bytes(model_bytes),
     }
     return model_bytes, metrics

@@ -54,7 +54,9 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
         model = serving.load_from_store(model_store)
     except ObjectNotFound:
         raise ConfigError("no live model to compare the traffic with: run the pipeline") from None
-    bins = monitoring.bins_of(model.metadata)
+    reference = monitoring.reference(
+        monitoring.bins_of(model.metadata), model.metadata.get("monitoring_answers")
+    )
     merged = traffic.merge(windows)
     live = merged.get(str(model.run_id))
     report = {
@@ -70,8 +72,7 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
         if live is None
         else traffic.compare(
             live,
-            bins,
-            model.metadata.get("monitoring_answers"),
+            reference,
             psi_threshold=config.resolve(args, "MONITOR_PSI_THRESHOLD"),
             p_threshold=config.resolve(args, "MONITOR_P_VALUE"),
             min_records=config.resolve(args, "MONITOR_MIN_RECORDS"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
 from heartml.dataset import read_dataset
+from heartml.features import FEATURES
 from tests.helpers import DATASET
 
 GOOD = read_dataset(DATASET)
@@ -37,6 +40,20 @@ def resampled(rows: int, seed: int, source: pd.DataFrame = GOOD) -> pd.DataFrame
     if len(frame) < rows:
         raise ValueError(f"could not draw {rows} distinct rows")
     return frame
+
+
+def traffic_records(shifted: bool, seed: int) -> list[dict]:
+    """300 of the shipped rows drawn again, or a shifted mix of them: older, higher cholesterol.
+
+    Drawn as they are: noise (as in ``tests.cases.resampled``) would itself move oldpeak,
+    whose zeros are a third of the data, and the monitor rightly calls that drift.
+    """
+    frame = GOOD[list(FEATURES)].sample(n=300, replace=True, random_state=seed)
+    if shifted:
+        frame = frame.assign(
+            age=(frame["age"] + 15).clip(upper=95), chol=(frame["chol"] + 70).clip(upper=560)
+        )
+    return json.loads(frame.to_json(orient="records"))
 
 
 def with_values(column: str, rows: slice, value: object) -> pd.DataFrame:

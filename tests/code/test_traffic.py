@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from heartml import monitoring, traffic
+from heartml import live_traffic, monitoring, traffic
 from heartml.features import FEATURES
 from heartml.store import open_store
 from tests.helpers import call_step
@@ -77,3 +77,47 @@ def test_no_windows_yet_is_a_clear_message(tmp_path) -> None:
     assert result.returncode == 1
     assert "holds no traffic windows yet" in result.stderr
     assert "first may take 2-3 hours" in result.stderr
+
+
+def test_a_window_whose_times_are_not_times_is_malformed() -> None:
+    window = json.loads(_line("v1", "2026-11-28T08:00:00Z", "2026-11-28T08:05:00Z", 3, {}))
+    window = window["monitoring"]
+    assert traffic.well_formed(window)
+    for bad in ("yesterday", "2026-11-28T08:00:00", "2026-11-28T08:00:00Z" + " " * 30, 17):
+        assert not traffic.well_formed(window | {"end": bad}), bad
+
+
+def test_a_share_that_would_single_out_a_few_patients_is_hidden() -> None:
+    assert live_traffic.shown_share(30, 100, 10) == 0.3
+    assert live_traffic.shown_share(0, 100, 10) == 0.0  # nobody is no one singled out
+    assert live_traffic.shown_share(100, 100, 10) == 1.0
+    assert live_traffic.shown_share(3, 100, 10) is None  # three patients
+    assert live_traffic.shown_share(97, 100, 10) is None  # and so the three not counted
+    assert live_traffic.shown_share(5, 9, 10) is None  # too few behind the share at all
+
+
+def test_days_are_rows_per_version_and_a_small_day_shows_counts_only() -> None:
+    lines = [
+        _line("v1", "2026-11-27T08:00:00Z", "2026-11-27T08:05:00Z", 40, {"q1": 40}),
+        _line("v1", "2026-11-27T09:00:00Z", "2026-11-27T09:05:00Z", 60, {monitoring.IMPUTED: 60}),
+        _line("v1", "2026-11-28T08:00:00Z", "2026-11-28T08:05:00Z", 4, {"q1": 4}),
+        _line("v2", "2026-11-28T09:00:00Z", "2026-11-28T09:05:00Z", 30, {"q2": 30}),
+    ]
+    windows = [json.loads(line)["monitoring"] for line in lines]
+    for window in windows:  # every other feature's values all in the training's one bin
+        rest = {name: {"q1": window["records"]} for name in FEATURES if name != "chol"}
+        window["features"] |= rest
+    days = live_traffic.by_day(windows)
+    assert sorted(days) == [("v1", "2026-11-27"), ("v1", "2026-11-28"), ("v2", "2026-11-28")]
+    rows = live_traffic.day_rows(days, "v1", 10).set_index("day")
+    assert rows.loc["2026-11-27", "records"] == 100 and rows.loc["2026-11-27", "instances"] == 2
+    assert rows.loc["2026-11-27", "imputed"] == pytest.approx(60 / (100 * len(FEATURES)))
+    assert rows.loc["2026-11-27", "answered heart disease"] == 0.0  # every answer in bin 0
+    assert rows.loc["2026-11-28", "records"] == 4
+    assert rows.loc["2026-11-28", ["imputed", "answered heart disease"]].isna().all()
+    reference = {"training_counts": {name: {"q1": 50} for name in FEATURES}}
+    psi = live_traffic.psi_rows(days, "v1", reference, min_records=50)
+    assert set(psi["day"]) == {"2026-11-27"}  # the 4-record day is not judged
+    chol = psi.set_index("feature").loc["chol", "psi"]
+    assert chol > 0.2 and psi.set_index("feature").loc["age", "psi"] == 0.0
+    assert live_traffic.psi_rows(days, "v1", None, min_records=50).empty

@@ -1,13 +1,15 @@
-"""Seed a store with a history of versions: metrics and latest.json only, no models."""
+"""Seed a store with a history of versions (metrics and latest.json only, no models), and a
+monitoring store with traffic windows."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from heartml import registry
+from heartml import monitoring, registry, traffic
 from heartml.artifacts import metrics_json
-from heartml.features import LABEL_CODING
+from heartml.features import FEATURES, LABEL_CODING
 from heartml.store import Store
 
 
@@ -55,3 +57,26 @@ def seed_history(
         pointer = {"run_id": live, "promoted_at": "2026-11-27T08:00:00Z", "reason": "trained"}
         store.write_bytes(registry.LATEST_POINTER_KEY, json.dumps(pointer).encode())
     return run_ids
+
+
+def seed_traffic(
+    sink: Store, model: Any, days: dict[str, list[dict[str, Any]]], run_id: str | None = None
+) -> None:
+    """One window per day of these records, counted by the function's own Monitor.
+
+    The windows are collected into ``sink`` as Cloud Logging's sink writes them, so the
+    dashboard reads them through the same reader as the bucket's.
+    """
+    bins = monitoring.bins_of(model.metadata)
+    lines = []
+    for day, records in days.items():
+        monitor = monitoring.Monitor(
+            run_id or model.run_id, bins, every_requests=10**9, every_seconds=1e9,
+            emit=lambda window: None,
+        )  # fmt: skip
+        rows = [[record.get(name) for name in FEATURES] for record in records]
+        monitor.record(200, 0.002, records=rows, probabilities=model.probabilities(rows))
+        window = monitor.flush("shutdown")
+        window["start"], window["end"] = f"{day}T08:00:00Z", f"{day}T08:05:00Z"
+        lines.append(json.dumps({"logger": "heartml.monitoring", "monitoring": window}))
+    traffic.collect(lines, sink)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from heartml import registry, serving
+from heartml.artifacts import read_artifacts
 from heartml.store import open_store
-from tests.dashboard.seed import seed_history
+from tests.cases import traffic_records
+from tests.dashboard.seed import seed_history, seed_traffic
 from tests.helpers import REPO, publish_once, serve_function, stop_function
 
 APP = str(REPO / "dashboard" / "app.py")
 
 
-def run_app(monkeypatch, store_uri: str) -> AppTest:
+def run_app(monkeypatch, store_uri: str, sink_uri: str | None = None) -> AppTest:
     monkeypatch.setenv("PIPELINE_STORE", store_uri)
+    # Never the checkout's own monitoring-store (make serve fills it): an empty one by default.
+    monkeypatch.setenv("MONITOR_STORE", sink_uri or f"{store_uri}-monitoring")
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
     assert not app.exception, app.exception
@@ -227,3 +234,56 @@ def test_a_pointer_naming_a_version_without_metrics_still_renders(monkeypatch, t
     app = run_app(monkeypatch, str(tmp_path / "store"))
     assert app.warning[0].value.startswith("The store names gone-1 as promoted, but its metrics")
     assert f"Lineage of {run_ids[-1]}" in [h.value for h in app.subheader]
+
+
+def chart_rows(chart) -> list[dict]:
+    """The rows a Vega-Lite chart on the page plots (Streamlit sends them as Arrow)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(chart.proto.data.data).read_pandas().to_dict("records")
+
+
+def test_live_traffic_shows_each_day_the_drift_per_feature_and_hides_small_counts(
+    monkeypatch, tmp_path, trained_artifacts
+) -> None:
+    """Three days of the live version (ordinary, shifted, five records) and an older version."""
+    store_uri, sink_uri = str(tmp_path / "store"), str(tmp_path / "sink")
+    registry.publish(open_store(store_uri), *read_artifacts(trained_artifacts))
+    model = serving.load_trained(trained_artifacts)
+    today = datetime.now(UTC).date()
+    day = [str(today - timedelta(days=n)) for n in range(3)]
+    ordinary, shifted = traffic_records(False, seed=21), traffic_records(True, seed=22)
+    sink = open_store(sink_uri)
+    seed_traffic(sink, model, {day[2]: ordinary, day[1]: shifted, day[0]: ordinary[:5]})
+    seed_traffic(sink, model, {day[2]: ordinary[:50]}, run_id="older-1")
+    app = run_app(monkeypatch, store_uri, sink_uri)
+    assert [t.label for t in app.tabs] == ["Versions", "Live traffic"]
+    tab = app.tabs[1]
+    picked = tab.selectbox(key="traffic_version")
+    assert picked.value == "fixture-run" and set(picked.options) == {
+        "fixture-run (live)", "older-1",
+    }  # fmt: skip
+    # Records, requests (one per seeded day), instances (a Monitor per day).
+    assert [m.value for m in tab.metric] == ["605", "3", "3"]
+    [drift] = tab.warning
+    assert drift.value.startswith("Over these days, live inputs have drifted from training in ")
+    assert "age (PSI" in drift.value and "chol (PSI" in drift.value
+    volume, heat = (chart_rows(c) for c in tab.get("vega_lite_chart"))
+    assert sorted((v["day"], v["version"], v["records"]) for v in volume) == [
+        (day[2], "fixture-run", 300), (day[2], "older-1", 50),
+        (day[1], "fixture-run", 300), (day[0], "fixture-run", 5),
+    ]  # fmt: skip
+    cells = {(c["day"], c["feature"]): c["psi"] for c in heat}
+    assert {d for d, _ in cells} == {day[1], day[2]}  # five records are too few to judge
+    for name in ("age", "chol"):
+        assert cells[(day[1], name)] >= 0.2 > cells[(day[2], name)], name
+    days = tab.dataframe[0].value
+    assert list(days["day"]) == day and list(days["records"]) == [5, 300, 300]
+    # Five records: counts only; every share is hidden.
+    assert days.iloc[0][["missing", "out of range", "answered heart disease"]].isna().all()
+    assert 0 < days.iloc[1]["answered heart disease"] < 1
+    assert days.iloc[2]["missing"] == 0  # nobody sent a missing value: no one is singled out
+    picked.set_value("older-1").run()
+    tab = app.tabs[1]
+    assert [m.value for m in tab.metric] == ["50", "1", "1"]
+    assert any("has no training counts in its metrics" in c.value for c in tab.caption)

@@ -8,9 +8,8 @@ import requests
 
 from heartml import registry, traffic
 from heartml.artifacts import read_artifacts, read_json
-from heartml.features import FEATURES
 from heartml.store import open_store
-from tests.cases import GOOD
+from tests.cases import traffic_records
 from tests.helpers import DATASET, SAMPLE_RECORD, call_step, serve_function, stop_function
 
 # Values no bin edge, default or message could produce: if one appears anywhere in the
@@ -58,20 +57,6 @@ def test_windows_count_the_traffic_and_never_carry_a_value(trained_artifacts, tm
         assert str(value) not in text and f"{value:g}" not in text
 
 
-def _traffic(shifted: bool, seed: int) -> list[dict]:
-    """300 of the shipped rows drawn again, or a shifted mix of them: older, higher cholesterol.
-
-    Drawn as they are: noise (as in ``tests.cases.resampled``) would itself move oldpeak,
-    whose zeros are a third of the data, and the monitor rightly calls that drift.
-    """
-    frame = GOOD[list(FEATURES)].sample(n=300, replace=True, random_state=seed)
-    if shifted:
-        frame = frame.assign(
-            age=(frame["age"] + 15).clip(upper=95), chol=(frame["chol"] + 70).clip(upper=560)
-        )
-    return json.loads(frame.to_json(orient="records"))
-
-
 def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
     trained_artifacts, tmp_path, gcs_emulator, httpserver
 ) -> None:
@@ -90,7 +75,7 @@ def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
     }
     served = serve_function(tmp_path, PIPELINE_STORE=model_store, MONITOR_EVERY_REQUESTS="30")
     try:  # 30 requests of 10 records each: one window of each kind of traffic
-        for records in (_traffic(False, seed=21), _traffic(True, seed=22)):
+        for records in (traffic_records(False, seed=21), traffic_records(True, seed=22)):
             for i in range(0, 300, 10):
                 answer = requests.post(
                     served.url, json={"instances": records[i : i + 10]}, timeout=10
