@@ -253,7 +253,7 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
         "Per day, newest first. Missing, imputed and out of range are shares of all values "
         "received; answered heart disease is the share answered P ≥ 0.5"
         + ("" if trained_share is None else f" ({trained_share:.1%} of the training rows)")
-        + f". A blank share would single out fewer than {min_count} records, so it is hidden."
+        + f'. "None" is a share hidden because it would single out fewer than {min_count} records.'
     )
     table = live_traffic.day_rows(days, chosen, min_count).iloc[::-1]
     percent = st.column_config.NumberColumn(format="percent")

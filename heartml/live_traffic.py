@@ -23,6 +23,15 @@ DAY_COLUMNS = [
     "day", "requests", "records", "instances", "missing", "imputed", "out of range",
     "answered heart disease", "4xx", "5xx",
 ]  # fmt: skip
+# Days as labels kept level ("11-28") and thinned out over 90 days. Not a time axis: in
+# the second tab, Vega warned "Infinite extent" for a time axis and for a stack left to
+# find its own domain, as if first drawn over no rows (the browser test saw it).
+DAY_AXIS = {
+    "field": "day",
+    "type": "ordinal",
+    "title": "day (UTC)",
+    "axis": {"labelAngle": 0, "labelOverlap": "parity", "labelExpr": "slice(datum.label, 5)"},
+}
 SHARES = {
     "missing": monitoring.MISSING,
     "imputed": monitoring.IMPUTED,
@@ -116,19 +125,30 @@ def psi_rows(
 
 
 def volume_chart(days: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
-    """Records per day, stacked by the version that served them (a rollout shows as a hand-over)."""
+    """Records per day, stacked by the version that served them (a rollout shows as a hand-over).
+
+    The y domain is given, not left to Vega, for the reason ``DAY_AXIS`` gives.
+    """
+    totals: dict[str, int] = defaultdict(int)
+    for (_, day), merged in days.items():
+        totals[day] += merged["records"]
     values = [
         {"day": day, "version": run_id, "records": m["records"], "requests": m["requests"]}
         for (run_id, day), m in days.items()
     ]
     return {
         "title": "Records answered per day",
-        "height": 220,
+        "height": 240,
         "data": {"values": values},
         "mark": "bar",
         "encoding": {
-            "x": {"field": "day", "type": "ordinal", "title": "day (UTC)"},
-            "y": {"field": "records", "type": "quantitative", "aggregate": "sum"},
+            "x": DAY_AXIS,
+            "y": {
+                "field": "records",
+                "type": "quantitative",
+                "stack": "zero",
+                "scale": {"domain": [0, max(totals.values(), default=1)], "nice": True},
+            },
             "color": {"field": "version", "type": "nominal", "title": "served version"},
             "tooltip": [
                 {"field": "day"},
@@ -149,12 +169,17 @@ def psi_chart(psi: pd.DataFrame, threshold: float) -> dict[str, Any]:
     values = psi.assign(drifted=psi["psi"] >= threshold).to_dict("records")
     return {
         "title": f"PSI against the training rows (drift at {threshold:g} and over, outlined)",
-        "height": 26 * len(FEATURES),
+        "height": 80 + 26 * len(FEATURES),
         "data": {"values": values},
         "mark": {"type": "rect"},
         "encoding": {
-            "x": {"field": "day", "type": "ordinal", "title": "day (UTC)"},
-            "y": {"field": "feature", "type": "nominal", "sort": list(FEATURES)},
+            "x": DAY_AXIS,
+            "y": {
+                "field": "feature",
+                "type": "nominal",
+                "sort": list(FEATURES),
+                "axis": {"labelOverlap": False},  # every feature named
+            },
             "color": {
                 "field": "psi",
                 "type": "quantitative",

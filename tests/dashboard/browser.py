@@ -31,13 +31,19 @@ def need_chromium() -> None:
 
 @contextlib.contextmanager
 def make_dashboard(
-    store_uri: str, log_path: Path, *, cwd: Path = REPO, make_args: tuple[str, ...] = ()
+    store_uri: str,
+    log_path: Path,
+    *,
+    cwd: Path = REPO,
+    make_args: tuple[str, ...] = (),
+    monitor_store: str | None = None,
 ) -> Iterator[str]:
     """Run ``make dashboard`` in ``cwd`` with no PYTHONPATH; yield its URL once healthy.
 
     Streamlit puts dashboard/ on sys.path, not the project root, so this fails if
     ``heartml`` is not importable the way a user's checkout has it. Streamlit reads its
-    server options from STREAMLIT_* variables.
+    server options from STREAMLIT_* variables. The Live traffic tab reads ``monitor_store``
+    (by default a folder beside ``store_uri`` that does not exist: no windows yet).
     """
     port = free_port()
     with log_path.open("w") as log:
@@ -46,6 +52,7 @@ def make_dashboard(
             cwd=cwd,
             env=python_env(
                 PIPELINE_STORE=store_uri,
+                MONITOR_STORE=monitor_store or f"{store_uri}-monitoring",
                 STREAMLIT_SERVER_PORT=str(port),
                 STREAMLIT_SERVER_ADDRESS="127.0.0.1",
                 STREAMLIT_SERVER_HEADLESS="true",

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from heartml import registry, serving
+from heartml.artifacts import metrics_json
 from heartml.store import open_store
+from tests.cases import traffic_records
 from tests.dashboard.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -12,15 +18,31 @@ from tests.dashboard.browser import (
     make_dashboard,
     need_chromium,
 )
-from tests.dashboard.seed import seed_history
+from tests.dashboard.seed import seed_history, seed_traffic
 
 
 @pytest.fixture(scope="module")
-def dashboard(gcs_emulator, tmp_path_factory):
-    """One seeded bucket and one `make dashboard` for both widths (the page is read-only)."""
+def dashboard(gcs_emulator, tmp_path_factory, trained_artifacts):
+    """One seeded bucket and one `make dashboard` for both widths (the page is read-only).
+
+    The live version serves a week of traffic counted by a real trained model's bins, the
+    day before yesterday shifted, and keeps that model's training counts in its metrics.
+    """
     need_chromium()
     uri = f"gs://heartml-test/browser-{id(tmp_path_factory)}"
-    run_ids = seed_history(open_store(uri), 30)
+    store = open_store(uri)
+    run_ids = seed_history(store, 30)
+    model = serving.load_trained(trained_artifacts)
+    trained = json.loads((trained_artifacts / "metrics.json").read_text())
+    live_metrics = json.loads(store.read_bytes(registry.metrics_key(run_ids[-1])))
+    live_metrics["monitoring_reference"] = trained["monitoring_reference"]
+    store.write_bytes(registry.metrics_key(run_ids[-1]), metrics_json(live_metrics))
+    today = datetime.now(UTC).date()
+    days = {
+        str(today - timedelta(days=n)): traffic_records(n < 3, seed=30 + n)[: 200 + 20 * n]
+        for n in range(7)
+    }
+    seed_traffic(open_store(f"{uri}-monitoring"), model, days, run_id=run_ids[-1])
     with make_dashboard(uri, tmp_path_factory.mktemp("dashboard") / "streamlit.log") as url:
         yield url, run_ids
 
@@ -51,14 +73,25 @@ def test_the_page_answers_a_users_questions_at_a_glance(dashboard, width) -> Non
         )
         page.wait_for_selector(f"text=Lineage of {run_ids[-1]}", timeout=30_000)
         text = page.inner_text("body")
-        charts = page.locator("[data-testid='stVegaLiteChart']").count()
-        tiles = page.locator("[data-testid='stMetric']").all_inner_texts()
+        charts = page.locator("[data-testid='stVegaLiteChart']:visible").count()
+        tiles = page.locator("[data-testid='stMetric']:visible").all_inner_texts()
         compare = page.locator("[data-testid='stTable']").last.inner_text()
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"dashboard-{width}.png"), full_page=True)
+        page.get_by_role("tab", name="Live traffic").click()
+        page.wait_for_selector("text=Over these days, live inputs", timeout=30_000)
+        shown = page.locator("[data-testid='stVegaLiteChart']:visible")
+        shown.nth(1).locator("canvas, svg").first.wait_for(timeout=30_000)  # the heatmap
+        traffic_text = page.inner_text("body")
+        traffic_charts = shown.count()
+        page.screenshot(path=str(SCREENSHOTS / f"traffic-{width}.png"), full_page=True)
         browser.close()
     assert "ModuleNotFoundError" not in text and "Traceback" not in text
     assert charts == 2
+    # The live traffic: a week, drift named on the features the shifted day moved.
+    assert traffic_charts == 2 and "Traceback" not in traffic_text
+    assert "Over these days, live inputs have drifted" in traffic_text, traffic_text
+    assert "age (PSI" in traffic_text and "chol (PSI" in traffic_text
     # The live version and its scores against the one before it.
     assert f"compared with {run_ids[-2]}" in text
     val_acc = next(t for t in tiles if t.startswith("accuracy on held-out rows"))
