@@ -16,7 +16,14 @@ log="$(mktemp "${TMPDIR:-/tmp}/heartml-function.XXXXXX.log")"
 "$(dirname "$PYTHON")/functions-framework" --target predict_handler --source main.py \
   --host 127.0.0.1 --port "$PORT" >"$log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -f "$log"' EXIT
+# On the way out, stop the function (it emits its traffic window on SIGTERM) and collect
+# that window into $MONITOR_STORE as a sink would, so the dashboard's Live traffic has it.
+finish() {
+  { kill "$server" && wait "$server"; } 2>/dev/null || true
+  "$PYTHON" -m steps.collect_logs "$log" || true
+  rm -f "$log"
+}
+trap finish EXIT
 
 # Poll until the server answers (importing scikit-learn takes a couple of seconds).
 for _ in $(seq 120); do

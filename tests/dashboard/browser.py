@@ -42,9 +42,12 @@ def make_dashboard(
 
     Streamlit puts dashboard/ on sys.path, not the project root, so this fails if
     ``heartml`` is not importable the way a user's checkout has it. Streamlit reads its
-    server options from STREAMLIT_* variables. The Live traffic tab reads ``monitor_store``
-    (by default a folder beside ``store_uri`` that does not exist: no windows yet).
+    server options from STREAMLIT_* variables. The Live traffic tab reads ``monitor_store``;
+    by default the store beside ``store_uri`` (``<store>-monitoring``), or for the default
+    store (``""``) the default monitoring store.
     """
+    if monitor_store is None:
+        monitor_store = f"{store_uri}-monitoring" if store_uri else ""
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -52,7 +55,7 @@ def make_dashboard(
             cwd=cwd,
             env=python_env(
                 PIPELINE_STORE=store_uri,
-                MONITOR_STORE=monitor_store or f"{store_uri}-monitoring",
+                MONITOR_STORE=monitor_store,
                 STREAMLIT_SERVER_PORT=str(port),
                 STREAMLIT_SERVER_ADDRESS="127.0.0.1",
                 STREAMLIT_SERVER_HEADLESS="true",

@@ -9,7 +9,9 @@ exactly as README's "Everyday commands" table spells it. At the end the clone's
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,8 @@ import numpy as np
 import pandas as pd
 import requests
 
+from heartml import traffic
+from heartml.store import open_store
 from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, make_dashboard, need_chromium
 from tests.helpers import DATASET, REPO, checkout_files, free_port, python_env, stop_function
 
@@ -49,7 +53,7 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
     def make(*args: str, expect: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
         ran.append(" ".join(("make", *args)))
         result = subprocess.run(
-            [*MAKE, *args], cwd=clone, env=python_env(PIPELINE_STORE="", **env),
+            [*MAKE, *args], cwd=clone, env=python_env(PIPELINE_STORE="", MONITOR_STORE="", **env),
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert result.returncode == expect, f"{ran[-1]}:\n{result.stdout}\n{result.stderr}"
@@ -107,18 +111,28 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
     make("rollback", f"TO={second}")
     assert live() == second
 
-    # 6. Serve the live model until stopped.
+    # 6. Serve the live model until Ctrl-C; its traffic lands in monitoring-store, as a
+    # sink would put it, beside the window `make local`'s one request left for the first.
     port = free_port()
     ran.append("make serve")
     server = subprocess.Popen(
-        [*MAKE, "serve"], cwd=clone, env=python_env(PIPELINE_STORE="", PORT=str(port)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [*MAKE, "serve"], cwd=clone, env=python_env(PIPELINE_STORE="", MONITOR_STORE="",
+        PORT=str(port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )  # fmt: skip
     try:
         health = wait_for_json(f"http://127.0.0.1:{port}/", server)
+        sample = json.loads((clone / "datasets/sample_request.json").read_text())
+        for _ in range(2):
+            requests.post(f"http://127.0.0.1:{port}/", json=sample, timeout=10).raise_for_status()
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C reaches the whole pipe
+        server.wait(timeout=30)
     finally:
         stop_function(server)
     assert health["model"]["run_id"] == second and health["promoted"]["is_served"]
+    windows, problems = traffic.read_windows(open_store(clone / "monitoring-store"))
+    assert problems == []
+    assert sorted((w["run_id"], w["records"]) for w in windows) == sorted([(first, 1), (second, 2)])
 
     # 7. The dashboard, in Chromium.
     from playwright.sync_api import sync_playwright
@@ -132,6 +146,8 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
         page = browser.new_page(viewport={"width": 1440, "height": 1200})
         page.goto(url)
         page.wait_for_selector(f"text=Promoted: {second}", timeout=60_000)
+        page.get_by_role("tab", name="Live traffic").click()
+        page.wait_for_selector("text=2 records: fewer than the 200 drift needs", timeout=30_000)
         browser.close()
 
     assert git_status(clone) == ""
