@@ -53,8 +53,28 @@ def test_windows_count_the_traffic_and_never_carry_a_value(trained_artifacts, tm
             chol[label] = chol.get(label, 0) + n
     assert chol.pop("missing") == 1 and sum(chol.values()) == 6
     assert sum(sum(w["probability"]) for w in windows) == 7
+    # Every stored object too: the windows collected into a sink, the monitor's reports
+    # (judged on these few records so they carry every count) and what it printed.
+    (tmp_path / "function.log").write_text(text)
+    sink = tmp_path / "monitoring-store"
+    collected = call_step("collect_logs", str(tmp_path / "function.log"), MONITOR_STORE=str(sink))
+    assert collected.returncode == 0 and "collected 2 traffic window(s)" in collected.stderr
+    monitor = call_step(
+        "monitor", "--report-dir", str(tmp_path / "reports"), "--min-records", "1",
+        "--min-count", "1", PIPELINE_STORE=store_uri, MONITOR_STORE=str(sink),
+    )  # fmt: skip
+    assert monitor.returncode == 0, monitor.stderr
+    [sink_file] = [p for p in sink.rglob("*") if p.is_file()]
+    assert traffic.hour_of(sink_file.relative_to(sink).as_posix()) is not None
+    reports = sorted((tmp_path / "reports").iterdir())
+    assert [p.suffix for p in reports] == [".json", ".md"]
+    assert json.loads(reports[0].read_text())["live"]["features"]["chol"]["live"]  # the counts
+    written = [text, monitor.stdout, monitor.stderr] + [
+        p.read_text() for p in (sink_file, *reports)
+    ]
     for value in MARKERS.values():
-        assert str(value) not in text and f"{value:g}" not in text
+        for each in written:
+            assert str(value) not in each and f"{value:g}" not in each
 
 
 def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
