@@ -36,7 +36,8 @@ def cached_traffic(
     """The windows summed per version and day, and per version; cached per sink listing."""
     store = open_store(uri, timeout=config.store_timeout())
     windows, problems = traffic.read_windows(store, datetime.fromisoformat(since))
-    return live_traffic.by_day(windows), traffic.merge(windows), problems
+    days = live_traffic.by_day(windows)
+    return days, live_traffic.by_version(days), problems
 
 
 def show_served(promoted: str) -> None:

@@ -51,6 +51,11 @@ def by_day(windows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
     }
 
 
+def by_version(days: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The days summed per version: the same totals as merging the windows, at a day's cost."""
+    return traffic.merge(list(days.values()))
+
+
 def reference_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
     """A version's training counts and answers from its metrics; None before they were kept."""
     reference = metrics.get("monitoring_reference")

@@ -122,8 +122,12 @@ def read_windows(
 
 
 def _counts(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and type(n) is int and n >= 0 for k, n in value.items()
+    """Bin names to non-negative whole counts (``type``, not ``isinstance``: no booleans)."""
+    return (
+        isinstance(value, dict)
+        and set(map(type, value)) <= {str}
+        and set(map(type, value.values())) <= {int}
+        and min(value.values(), default=0) >= 0
     )
 
 
@@ -165,36 +169,45 @@ def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The windows summed per served version (a version's traffic is never mixed with another's).
 
     Instances' clocks may disagree: windows are summed, never ordered, so skew moves only
-    the reported first and last times.
+    the reported first and last times. Sums merge again (a merged day is a window to this),
+    so a month is summed per day once and the days then added up, not summed twice.
     """
     merged: dict[str, dict[str, Any]] = {}
     for w in windows:
         run_id = str(w.get("run_id"))
         into = merged.setdefault(
             run_id,
-            {"run_id": run_id, "windows": 0, "instances": set(), "requests": 0, "records": 0,
-             "first": None, "last": None, "probability": [0] * monitoring.PROBABILITY_BINS,
+            {"run_id": run_id, "windows": 0, "instances": 0, "instance_ids": set(),
+             "requests": 0, "records": 0, "first": None, "last": None,
+             "probability": [0] * monitoring.PROBABILITY_BINS,
              "features": {name: {} for name in FEATURES}, "errors": {"4xx": {}, "5xx": {}}},
         )  # fmt: skip
-        into["windows"] += 1
-        into["instances"].add(w.get("instance"))
+        # A sum carries its instances as a set, which no JSON from the bucket can be.
+        summed = isinstance(w.get("instance_ids"), set)
+        into["windows"] += w["windows"] if summed else 1
+        into["instance_ids"] |= w["instance_ids"] if summed else {str(w.get("instance"))}
         into["requests"] += int(w.get("requests") or 0)
         into["records"] += int(w.get("records") or 0)
-        for edge, pick in (("first", min), ("last", max)):
-            stamp = w.get("start" if edge == "first" else "end")
+        for edge, pick, field in (("first", min, "start"), ("last", max, "end")):
+            stamp = w[edge] if summed else w.get(field)
             into[edge] = stamp if into[edge] is None else pick(into[edge], stamp)
         for i, n in enumerate((w.get("probability") or [])[: monitoring.PROBABILITY_BINS]):
             into["probability"][i] += int(n)
+        features = into["features"]
         for name, counts in (w.get("features") or {}).items():
-            if name in into["features"] and isinstance(counts, dict):
-                for label, n in counts.items():
-                    into["features"][name][label] = into["features"][name].get(label, 0) + int(n)
+            if name in features and isinstance(counts, dict):
+                _add(features[name], counts)
         for kind in ("4xx", "5xx"):
-            for name, n in ((w.get("errors") or {}).get(kind) or {}).items():
-                into["errors"][kind][name] = into["errors"][kind].get(name, 0) + int(n)
+            _add(into["errors"][kind], (w.get("errors") or {}).get(kind) or {})
     for into in merged.values():
-        into["instances"] = len(into["instances"])
+        into["instances"] = len(into["instance_ids"])
     return merged
+
+
+def _add(into: dict[str, int], counts: dict[str, Any]) -> None:
+    get = into.get  # the merge's inner loop: millions of additions over a month of windows
+    for label, n in counts.items():
+        into[label] = get(label, 0) + int(n)
 
 
 def psi(live: dict[str, int], reference: dict[str, int]) -> float:

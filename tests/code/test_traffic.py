@@ -108,6 +108,12 @@ def test_days_are_rows_per_version_and_a_small_day_shows_counts_only() -> None:
         rest = {name: {"q1": window["records"]} for name in FEATURES if name != "chol"}
         window["features"] |= rest
     days = live_traffic.by_day(windows)
+    # Days summed again give exactly what summing the windows does, instances included.
+    assert live_traffic.by_version(days) == traffic.merge(windows)
+    assert traffic.merge(windows)["v1"]["instances"] == 3
+    # A bucket's window cannot pass for a sum: its "instance_ids" is no set, whatever it says.
+    posing = windows[3] | {"instance_ids": ["a", "b"], "windows": "many"}
+    assert traffic.merge([posing])["v2"]["windows"] == 1
     assert sorted(days) == [("v1", "2026-11-27"), ("v1", "2026-11-28"), ("v2", "2026-11-28")]
     rows = live_traffic.day_rows(days, "v1", 10).set_index("day")
     assert rows.loc["2026-11-27", "records"] == 100 and rows.loc["2026-11-27", "instances"] == 2
