@@ -29,14 +29,10 @@ local: setup
 retrain: setup
 	PYTHON=$(BIN)/python bash scripts/retrain.sh
 
-# Serve the store's live model until Ctrl-C, as the Cloud Function does. Its traffic
-# windows are collected into $MONITOR_STORE (default: the folder monitoring-store) as
-# they are emitted, the last one on Ctrl-C, as a Cloud Logging sink would.
-serve: SHELL := bash
-serve: .SHELLFLAGS := -o pipefail -c
+# Serve the store's live model until Ctrl-C, as the Cloud Function does, its traffic
+# windows collected into $MONITOR_STORE (default: the folder monitoring-store).
 serve: setup
-	PYTHONUNBUFFERED=1 $(BIN)/functions-framework --target predict_handler --source main.py \
-		--host 127.0.0.1 --port $(PORT) | $(BIN)/python -m steps.collect_logs --follow -
+	$(BIN)/python -m steps.serve --port $(PORT)
 
 # Publish a CSV as the dataset to train on: make publish DATA=path/to/heart.csv
 publish: setup

@@ -118,6 +118,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("ROLLBACK_FORCE", bool, False, "allow a version the gate held back", "--force"),
         Setting("REPORT_PUBLISHED", bool, False, "say the model went live", "--published"),
         # The deployed revision's pin (heartml.serving), and what steps.check_deploy expects.
+        Setting("PORT", int, 8080, "the port steps.serve listens on (Cloud Run's too)", "--port"),
         Setting("MONITOR_ENABLED", bool, True, "count served traffic per bin"),
         Setting("MONITOR_EVERY_REQUESTS", int, 1000, "emit a window after this many requests"),
         Setting("MONITOR_EVERY_SECONDS", float, 300.0, "or after this many seconds"),
