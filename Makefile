@@ -78,6 +78,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_dashboard.py
 	$(BIN)/python benchmarks/bench_explain.py --baseline 6a48bf2
 	$(BIN)/python benchmarks/bench_intervals.py
+	$(BIN)/python benchmarks/bench_monitoring_size.py
 
 clean:
 	rm -rf $(VENV) local-store reports test-artifacts .pytest_cache

@@ -287,8 +287,8 @@ def latency_quantiles(counts: list[int]) -> dict[str, float | None]:
     return result
 
 
-def write_line(window: dict[str, Any]) -> None:
-    """One Cloud Logging JSON line on stdout, written whole (as ``logs.log_request``)."""
+def log_line(window: dict[str, Any]) -> str:
+    """The window as one Cloud Logging JSON line, as the function writes it."""
     entry = {
         "severity": "INFO",
         "message": f"monitoring window: {window['requests']} requests, {window['records']} records",
@@ -296,7 +296,12 @@ def write_line(window: dict[str, Any]) -> None:
         "model_run_id": window["run_id"],
         "monitoring": window,
     }
-    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def write_line(window: dict[str, Any]) -> None:
+    """One Cloud Logging JSON line on stdout, written whole (as ``logs.log_request``)."""
+    line = (log_line(window) + "\n").encode()
     # A window is about 2 KB, under a pipe's atomic-write size, so one write lands whole
     # beside the request lines; the loop only finishes a write the kernel cut short.
     while line:

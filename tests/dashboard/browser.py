@@ -36,18 +36,15 @@ def make_dashboard(
     *,
     cwd: Path = REPO,
     make_args: tuple[str, ...] = (),
-    monitor_store: str | None = None,
 ) -> Iterator[str]:
     """Run ``make dashboard`` in ``cwd`` with no PYTHONPATH; yield its URL once healthy.
 
     Streamlit puts dashboard/ on sys.path, not the project root, so this fails if
     ``heartml`` is not importable the way a user's checkout has it. Streamlit reads its
-    server options from STREAMLIT_* variables. The Live traffic tab reads ``monitor_store``;
-    by default the store beside ``store_uri`` (``<store>-monitoring``), or for the default
-    store (``""``) the default monitoring store.
+    server options from STREAMLIT_* variables. The Live traffic tab reads the store beside
+    ``store_uri`` (``<store>-monitoring``), or for the default store (``""``) the default
+    monitoring store.
     """
-    if monitor_store is None:
-        monitor_store = f"{store_uri}-monitoring" if store_uri else ""
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -55,7 +52,7 @@ def make_dashboard(
             cwd=cwd,
             env=python_env(
                 PIPELINE_STORE=store_uri,
-                MONITOR_STORE=monitor_store,
+                MONITOR_STORE=f"{store_uri}-monitoring" if store_uri else "",
                 STREAMLIT_SERVER_PORT=str(port),
                 STREAMLIT_SERVER_ADDRESS="127.0.0.1",
                 STREAMLIT_SERVER_HEADLESS="true",
