@@ -21,7 +21,6 @@ import atexit
 import logging
 import math
 import os
-import signal
 import threading
 import time
 from typing import Any
@@ -30,7 +29,7 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from heartml import config, events, logs, monitoring, registry, serving
+from heartml import config, events, logs, monitoring, registry, server, serving
 from heartml.errors import (
     ConfigError,
     ModelLoadError,
@@ -42,8 +41,11 @@ from heartml.store import open_store, shared_store
 
 logs.configure()
 log = logging.getLogger("main")
+server.install()  # bounded request reading and JSON refusals (heartml.server)
 
 ALLOWED_METHODS = "GET, HEAD, POST"
+# Methods a log line names; any other token a client sends is its own text, logged as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"})
 # GET reads the store's record of the promoted version; a health check must not hang on it.
 PROMOTED_READ_TIMEOUT_SECONDS = 5.0
 
@@ -99,6 +101,7 @@ def _monitor_for(model: serving.LoadedModel | None) -> monitoring.Monitor | None
         bins,
         every_requests=config.get("MONITOR_EVERY_REQUESTS"),
         every_seconds=config.get("MONITOR_EVERY_SECONDS"),
+        min_records=config.get("MONITOR_MIN_BIN_COUNT"),
     )
 
 
@@ -110,30 +113,12 @@ def _flush_monitor(reason: str) -> None:
         MONITOR.flush(reason)
 
 
-def _install_shutdown_flush() -> None:
-    """Emit the last window on SIGTERM (Cloud Run's notice before stopping an instance).
-
-    The handler then hands the signal to the one it replaced (gunicorn's graceful
-    exit); ``atexit`` covers an exit without the signal. A window emitted twice cannot
-    happen: flushing empties it.
-    """
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        _flush_monitor("shutdown")
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)
-    atexit.register(_flush_monitor, "shutdown")
-
-
 if SERVES_PREDICTIONS:
-    _install_shutdown_flush()
+    # The last window is flushed by the process that served it: gunicorn's worker runs
+    # the hook on SIGTERM after its requests in flight (heartml.server); ``atexit``
+    # covers any other exit. Flushing empties the window, so it is never written twice.
+    server.at_shutdown(lambda: _flush_monitor("shutdown"))
+    atexit.register(_flush_monitor, "shutdown")
 PINNED = bool(os.environ.get(serving.SERVED_RUN_ID_ENV))
 # A failed load is tried again on a later request (no thread: CPU is throttled between
 # requests), after 1, 2, 4 ... 60 s; until then the instance answers 503 with Retry-After.
@@ -208,9 +193,7 @@ _install_error_handling()
 def _error(
     field: str, message: str, status: int, problems: list[tuple[str, str]] | None = None
 ) -> tuple[dict[str, Any], int]:
-    """The one error shape: the first problem as field and message, then every problem."""
-    listed = [{"field": f, "message": m} for f, m in (problems or [(field, message)])]
-    return {"error": {"field": field, "message": message, "problems": listed}}, status
+    return serving.error_body(field, message, problems), status
 
 
 def _request_error(exc: RequestError) -> tuple[dict[str, Any], int]:
@@ -298,6 +281,14 @@ def _predict(
         return *_request_error(exc), None
 
 
+def _loggable(error: dict[str, Any]) -> str:
+    """An error as its log line shows it: a caller's own key is counted, never written."""
+    field = monitoring.known_field(error["field"]) and error["field"]
+    unknown = sum(monitoring.known_field(p["field"]) is None for p in error["problems"])
+    counted = f" ({unknown} unknown field{'s' * (unknown != 1)})" if unknown else ""
+    return f" {field or 'an unknown field'}: {error['message']}{counted}"
+
+
 @functions_framework.http
 def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     """POST: predict one record or a batch. GET: health and the live model's metadata."""
@@ -313,17 +304,16 @@ def predict_handler(request: flask.Request) -> flask.typing.ResponseReturnValue:
     elif request.method in ("GET", "HEAD"):
         body, status = _health()
     else:
-        body, status = _error("method", f"{request.method} is not allowed; use GET or POST", 405)
+        body, status = _error("method", "is not allowed; use GET or POST", 405)
         headers["Allow"] = ALLOWED_METHODS
     if status == 503 and MODEL is None and SERVES_PREDICTIONS:
         headers["Retry-After"] = str(_retry_in())
     error = body.get("error") if status >= 400 else None
-    summary = f"{request.method} {status}" + (
-        f" {error['field']}: {error['message']}" if error else ""
-    )
+    method = request.method if request.method in HTTP_METHODS else "other"
+    summary = f"{method} {status}" + (_loggable(error) if error else "")
     latency = time.perf_counter() - started
     logs.log_request(
-        summary, request.method, status, latency, request.content_length,
+        summary, method, status, latency, request.content_length,
         MODEL.run_id if MODEL else None,
     )  # fmt: skip
     if MONITOR is not None and request.method == "POST":

@@ -219,10 +219,17 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
     metrics = next((m for m in records if m.get("run_id") == chosen), None)
     reference = live_traffic.reference_of(metrics) if metrics else None
     merged = totals[chosen]
-    answered = st.columns(3)
+    answered = st.columns(4)
     answered[0].metric("records answered", f"{merged['records']:,}")
     answered[1].metric("requests", f"{merged['requests']:,}")
     answered[2].metric("instances", f"{merged['instances']:,}")
+    answered[3].metric(live_traffic.HELD, f"{merged['held_records']:,}")
+    if merged["held_records"]:
+        st.caption(
+            f"{merged['held_records']:,} record(s) came from instances that stopped before "
+            f"their window held {min_count}: counted, never binned, so not in the shares or "
+            "drift below."
+        )
     if reference is None:
         st.caption(
             f"{chosen} has no training counts in its metrics (archived before they were kept, "
@@ -235,7 +242,10 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
             min_count=min_count,
         )  # fmt: skip
         if not verdict["judged"]:
-            st.info(f"{merged['records']} records: fewer than the {min_records} drift needs.")
+            st.info(
+                f"{traffic.binned_records(merged)} records counted per bin: fewer than the "
+                f"{min_records} drift needs."
+            )
         elif verdict["drifted"]:
             shown = ", ".join(
                 f"{name} (PSI {verdict['features'][name]['psi']:.2f})"

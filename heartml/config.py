@@ -143,6 +143,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("FUNCTION_ID_TOKEN", str, "", "identity token to call it", secret=True),
         Setting("CHECK_DEPLOY_TIMEOUT_SECONDS", float, 180.0, "wait this long", "--timeout"),
         Setting(
+            "SERVE_REQUEST_SECONDS",
+            float,
+            10.0,
+            "a request's line, headers and body must all arrive within this",
+        ),
+        Setting(
             "SERVE_MAX_MISSING_SHARE",
             float,
             0.25,

@@ -19,8 +19,12 @@ import pandas as pd
 from heartml import monitoring, traffic
 from heartml.features import FEATURES
 
+# Records that reached the sink in count-only windows: an instance stopped before its
+# window held k records, so they are counted and never described (heartml.monitoring).
+HELD = "held below k"
+
 DAY_COLUMNS = [
-    "day", "requests", "records", "instances", "missing", "imputed", "out of range",
+    "day", "requests", "records", HELD, "instances", "missing", "imputed", "out of range",
     "answered heart disease", "4xx", "5xx",
 ]  # fmt: skip
 # Days as labels kept level ("11-28") and thinned out over 90 days. Not a time axis: in
@@ -77,19 +81,21 @@ def day_rows(
     """One row per day a version served: volumes, shares of values, share answered positive.
 
     Missing, imputed and out-of-range are shares of all the values the day's records
-    carried (13 per record); "answered heart disease" is the share of records answered
-    P ≥ 0.5.
+    carried (13 per record) in the day's whole windows; "answered heart disease" is the
+    share of records answered P ≥ 0.5; "held below k" counts the records of count-only
+    windows, which carry no bins.
     """
     rows = []
     for (version, day), merged in days.items():
         if version != run_id:
             continue
-        records = merged["records"]
+        records = traffic.binned_records(merged)
         values = records * len(FEATURES)
         row: dict[str, Any] = {
             "day": day,
             "requests": merged["requests"],
-            "records": records,
+            "records": merged["records"],
+            HELD: merged["held_records"],
             "instances": merged["instances"],
         }
         for column, label in SHARES.items():
@@ -113,7 +119,9 @@ def psi_rows(
     """PSI per feature per day against the version's training counts (days judged only)."""
     rows = []
     for (version, day), merged in days.items():
-        if version != run_id or reference is None or merged["records"] < min_records:
+        if version != run_id or reference is None:
+            continue
+        if traffic.binned_records(merged) < min_records:
             continue
         for name in FEATURES:
             trained = reference["training_counts"].get(name) or {}
@@ -123,7 +131,7 @@ def psi_rows(
                     "day": day,
                     "feature": name,
                     "psi": round(traffic.psi(live, trained), 4),
-                    "records": merged["records"],
+                    "records": traffic.binned_records(merged),
                 }
             )
     return pd.DataFrame(rows, columns=["day", "feature", "psi", "records"])

@@ -333,6 +333,17 @@ def load_from_store(store: Store, pin: Pin | None = None) -> LoadedModel:
     return model
 
 
+def error_body(
+    field: str, message: str, problems: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The API's one error shape: the first problem as field and message, then every problem.
+
+    The function's answers and the server's own refusals (heartml.server) both use it.
+    """
+    listed = [{"field": f, "message": m} for f, m in (problems or [(field, message)])]
+    return {"error": {"field": field, "message": message, "problems": listed}}
+
+
 def parse_json(raw: bytes) -> Any:
     """Parse a request body, refusing a key given twice (which would silently win) by name.
 

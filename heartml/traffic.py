@@ -15,12 +15,13 @@ import hashlib
 import json
 import math
 import re
+import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from heartml import monitoring
-from heartml.errors import ObjectNotFound
+from heartml.errors import ObjectExists, ObjectNotFound
 from heartml.features import FEATURES
 from heartml.store import Store
 
@@ -51,8 +52,10 @@ def collect(lines: Iterable[str], store: Store, log_id: str = LOG_ID) -> int:
 
     Only lines whose ``logger`` is ``heartml.monitoring`` are kept (the sink's filter).
     Each becomes a LogEntry with the line under ``jsonPayload``, an ``insertId`` made
-    from its content, and the window's end as ``timestamp``; each hour goes to a new
-    shard, so collecting again never rewrites an object.
+    from its content (unique per emitted window, which names its instance and place in
+    sequence; the same line collected twice is one entry), and the window's end as
+    ``timestamp``. Each batch goes to a new object of a random shard number, created
+    exclusively, so collectors running at once never overwrite one another.
     """
     by_hour: dict[datetime, list[str]] = {}
     for line in lines:
@@ -76,10 +79,14 @@ def collect(lines: Iterable[str], store: Store, log_id: str = LOG_ID) -> int:
         hour = stamp.replace(minute=0, second=0, microsecond=0)
         by_hour.setdefault(hour, []).append(json.dumps(entry, separators=(",", ":")))
     for hour, entries in by_hour.items():
-        shard = 0
-        while store.exists(sink_key(hour, shard, log_id)):
-            shard += 1
-        store.write_bytes(sink_key(hour, shard, log_id), ("\n".join(entries) + "\n").encode())
+        data = ("\n".join(entries) + "\n").encode()
+        while True:
+            try:
+                key = sink_key(hour, secrets.randbits(48), log_id)
+                store.write_bytes(key, data, exclusive=True)
+                break
+            except ObjectExists:
+                continue  # another collector drew the same shard: draw again
     return sum(len(entries) for entries in by_hour.values())
 
 
@@ -108,7 +115,7 @@ def read_windows(
         for entry in entries:
             payload = entry.get("jsonPayload") if isinstance(entry, dict) else None
             window = payload.get("monitoring") if isinstance(payload, dict) else None
-            if not isinstance(window, dict) or window.get("format") != monitoring.FORMAT:
+            if not isinstance(window, dict) or window.get("format") not in monitoring.FORMATS:
                 continue
             insert_id = str(entry.get("insertId") or "")
             if insert_id and insert_id in seen:
@@ -134,23 +141,31 @@ def _counts(value: Any) -> bool:
 def well_formed(window: dict[str, Any]) -> bool:
     """A window as the function writes it: a run id a version could have, whole counts, times.
 
-    The bucket's text reaches reports and summaries, so a run id must be one a version
-    could have (letters, digits, '.', '_', '-'), and every count a non-negative integer.
+    The bucket's text reaches reports and summaries, so a run id (and a revision) must be
+    one a version could have (letters, digits, '.', '_', '-'), and every count a
+    non-negative integer. A count-only window (fewer than k records) has no bins.
     """
     from heartml.registry import RUN_ID_PATTERN
 
-    probability = window.get("probability")
-    return (
+    revision = window.get("revision", monitoring.LOCAL_REVISION)
+    head = (
         isinstance(window.get("run_id"), str)
         and RUN_ID_PATTERN.fullmatch(window["run_id"]) is not None
+        and isinstance(revision, str)
+        and RUN_ID_PATTERN.fullmatch(revision) is not None
         and all(type(window.get(k)) is int and window[k] >= 0 for k in ("requests", "records"))
-        and isinstance(probability, list)
+        and all(_time(window.get(k)) is not None for k in ("start", "end"))
+    )
+    errors = window.get("errors", {} if window.get("count_only") is True else None)
+    head = head and isinstance(errors, dict) and all(_counts(c) for c in errors.values())
+    if not head or window.get("count_only") is True:
+        return head
+    probability = window.get("probability")
+    return (
+        isinstance(probability, list)
         and all(type(n) is int and n >= 0 for n in probability)
         and isinstance(window.get("features"), dict)
         and all(_counts(c) for c in window["features"].values())
-        and isinstance(window.get("errors"), dict)
-        and all(_counts(c) for c in window["errors"].values())
-        and all(_time(window.get(k)) is not None for k in ("start", "end"))
     )
 
 
@@ -178,16 +193,23 @@ def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         into = merged.setdefault(
             run_id,
             {"run_id": run_id, "windows": 0, "instances": 0, "instance_ids": set(),
-             "requests": 0, "records": 0, "first": None, "last": None,
-             "probability": [0] * monitoring.PROBABILITY_BINS,
+             "revisions": set(), "requests": 0, "records": 0, "held_records": 0,
+             "first": None, "last": None, "probability": [0] * monitoring.PROBABILITY_BINS,
              "features": {name: {} for name in FEATURES}, "errors": {"4xx": {}, "5xx": {}}},
         )  # fmt: skip
         # A sum carries its instances as a set, which no JSON from the bucket can be.
         summed = isinstance(w.get("instance_ids"), set)
         into["windows"] += w["windows"] if summed else 1
         into["instance_ids"] |= w["instance_ids"] if summed else {str(w.get("instance"))}
+        into["revisions"] |= (
+            w["revisions"] if summed else {str(w.get("revision", monitoring.LOCAL_REVISION))}
+        )
         into["requests"] += int(w.get("requests") or 0)
         into["records"] += int(w.get("records") or 0)
+        # Records of count-only windows: counted, never binned (fewer than k in the window).
+        into["held_records"] += (
+            w["held_records"] if summed else int(w.get("records") or 0) * bool(w.get("count_only"))
+        )
         for edge, pick, field in (("first", min, "start"), ("last", max, "end")):
             stamp = w[edge] if summed else w.get(field)
             into[edge] = stamp if into[edge] is None else pick(into[edge], stamp)
@@ -208,6 +230,11 @@ def _add(into: dict[str, int], counts: dict[str, Any]) -> None:
     get = into.get  # the merge's inner loop: millions of additions over a month of windows
     for label, n in counts.items():
         into[label] = get(label, 0) + int(n)
+
+
+def binned_records(merged: dict[str, Any]) -> int:
+    """The records of a sum that were counted per bin (drift is judged on these alone)."""
+    return merged["records"] - merged["held_records"]
 
 
 def psi(live: dict[str, int], reference: dict[str, int]) -> float:
@@ -256,7 +283,7 @@ def compare(
     test agrees (p below ``p_threshold``): with thousands of records the test alone calls
     shifts too small to matter. Fewer than ``min_records`` records are not judged.
     """
-    judged = merged["records"] >= min_records
+    judged = binned_records(merged) >= min_records
     features = {}
     for name in FEATURES:
         live = merged["features"].get(name) or {}
@@ -279,8 +306,10 @@ def compare(
     return {
         "run_id": merged["run_id"],
         "records": merged["records"],
+        "held_records": merged["held_records"],
         "requests": merged["requests"],
         "windows": merged["windows"],
+        "revisions": sorted(merged["revisions"]),
         "instances": merged["instances"],
         "first": merged["first"],
         "last": merged["last"],

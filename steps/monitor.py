@@ -104,7 +104,8 @@ def summary(report: dict[str, Any]) -> str:
     if live is None:
         return f"no traffic for the live version {report['live_run_id']} in these windows"
     if not live["judged"]:
-        return f"{live['records']} records for {live['run_id']}: too few to judge drift"
+        binned = live["records"] - live["held_records"]
+        return f"{binned} records counted per bin for {live['run_id']}: too few to judge drift"
     if not live["drifted"]:
         return (
             f"no drift: {live['records']} records for {live['run_id']} look like its training data"
@@ -120,7 +121,14 @@ def render(report: dict[str, Any]) -> str:
         trained = live["training_positive_share"]
         lines += [
             f"{live['requests']} requests, {live['records']} records, {live['windows']} windows "
-            f"from {live['instances']} instances, {live['first']} to {live['last']}.",
+            f"from {live['instances']} instances of {len(live['revisions'])} revision(s), "
+            f"{live['first']} to {live['last']}."
+            + (
+                f" {live['held_records']} of the records came in count-only windows (an "
+                "instance stopped before k records) and are not binned."
+                if live["held_records"]
+                else ""
+            ),
             "",
             f"Answered heart disease (P ≥ 0.5): "
             f"{'—' if share is None else f'{share:.1%}'} live, "

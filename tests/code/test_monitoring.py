@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+
 import pytest
 
 from heartml import monitoring
@@ -27,11 +31,11 @@ class Clock:
         return self.now
 
 
-def _monitor(bins, every_requests=1000, every_seconds=300.0, clock=None):
+def _monitor(bins, every_requests=1000, every_seconds=300.0, clock=None, min_records=1):
     windows: list[dict] = []
     monitor = monitoring.Monitor(
         "run-1", bins, every_requests=every_requests, every_seconds=every_seconds,
-        emit=windows.append, clock=clock or Clock(),
+        min_records=min_records, emit=windows.append, clock=clock or Clock(),
     )  # fmt: skip
     return monitor, windows
 
@@ -113,3 +117,68 @@ def test_training_counts_are_the_monitors_own_binning_of_the_training_rows(bins)
     window = monitor.flush("test")
     for name in FEATURES:
         assert window["features"][name] == bins[name]["training_counts"], name
+
+
+DESCRIBING = {"features", "probability", "latency_ms"}
+
+
+def test_a_window_under_k_records_is_carried_until_it_holds_k(bins) -> None:
+    """Issue 25: a due window of fewer than k records was written whole (a patient's record)."""
+    monitor, windows = _monitor(bins, every_requests=2, min_records=5)
+    for _ in range(4):
+        monitor.record(200, 0.001, records=[RECORD], probabilities=[0.2])
+    assert windows == []  # due twice over, but never with fewer than 5 records
+    monitor.record(200, 0.001, records=[RECORD], probabilities=[0.2])
+    assert [(w["requests"], w["records"]) for w in windows] == [(5, 5)]
+    assert windows[0]["features"]["sex"] == {str(int(RECORD[FEATURES.index("sex")])): 5}
+
+
+def test_a_shutdown_window_under_k_records_is_written_as_counts_only(bins) -> None:
+    monitor, windows = _monitor(bins, min_records=10)
+    monitor.record(200, 0.001, records=[RECORD], probabilities=[0.93])
+    monitor.record(400, 0.001, "chol")
+    window = monitor.flush("shutdown")
+    assert windows == [window]
+    assert window["count_only"] is True
+    assert (window["requests"], window["records"]) == (2, 1)
+    assert not DESCRIBING & window.keys()
+    assert window["errors"] == {"4xx": {"chol": 1}, "5xx": {}}  # our field names, counted
+    text = json.dumps(window)
+    for value in SAMPLE_RECORD.values():  # no value the caller sent, in any form
+        assert f": {float(value)}" not in text and f"[{float(value)}" not in text
+    assert "0.93" not in text
+    line = json.loads(monitoring.log_line(window))
+    assert "counts only" in line["message"] and line["monitoring"] == window
+
+
+def test_a_window_names_its_revision_and_sequence_and_its_hours_only(bins, monkeypatch) -> None:
+    monkeypatch.setenv("K_REVISION", "predict-00007-abc")
+    monitor, windows = _monitor(bins, every_requests=1)
+    for _ in range(2):
+        monitor.record(200, 0.001, records=[RECORD], probabilities=[0.2])
+    assert [w["sequence"] for w in windows] == [1, 2]
+    assert {w["revision"] for w in windows} == {"predict-00007-abc"}
+    for window in windows:
+        for stamp in (window["start"], window["end"]):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00Z", stamp), stamp
+    monkeypatch.delenv("K_REVISION")
+    assert _monitor(bins)[0].revision == monitoring.LOCAL_REVISION
+
+
+def test_a_forked_worker_is_a_new_instance_with_an_empty_window(bins) -> None:
+    """main.py builds the monitor in gunicorn's master; the worker it forks serves."""
+    monitor, _ = _monitor(bins)
+    monitor.record(200, 0.001, records=[RECORD], probabilities=[0.2])
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker: report what it starts from, and leave without cleanup
+        window = monitor.flush("child")
+        os.write(write, json.dumps([monitor.instance, window]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        instance, child_window = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    assert instance != monitor.instance
+    assert child_window is None  # the master's request is not the worker's
+    assert monitor.flush("parent")["requests"] == 1

@@ -60,18 +60,24 @@ def seed_history(
 
 
 def seed_traffic(
-    sink: Store, model: Any, days: dict[str, list[dict[str, Any]]], run_id: str | None = None
+    sink: Store,
+    model: Any,
+    days: dict[str, list[dict[str, Any]]],
+    run_id: str | None = None,
+    min_records: int = 1,
 ) -> None:
     """One window per day of these records, counted by the function's own Monitor.
 
     The windows are collected into ``sink`` as Cloud Logging's sink writes them, so the
-    dashboard reads them through the same reader as the bucket's.
+    dashboard reads them through the same reader as the bucket's. A day of fewer than
+    ``min_records`` records is a count-only window, as an instance stopped early writes.
     """
     bins = monitoring.bins_of(model.metadata)
     lines = []
     for day, records in days.items():
         monitor = monitoring.Monitor(
             run_id or model.run_id, bins, every_requests=10**9, every_seconds=1e9,
+            min_records=min_records,
             emit=lambda window: None,
         )  # fmt: skip
         rows = [[record.get(name) for name in FEATURES] for record in records]

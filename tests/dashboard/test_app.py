@@ -256,6 +256,7 @@ def test_live_traffic_shows_each_day_the_drift_per_feature_and_hides_small_count
     sink = open_store(sink_uri)
     seed_traffic(sink, model, {day[2]: ordinary, day[1]: shifted, day[0]: ordinary[:5]})
     seed_traffic(sink, model, {day[2]: ordinary[:50]}, run_id="older-1")
+    seed_traffic(sink, model, {day[0]: shifted[:3]}, min_records=10)  # an early stop: held
     app = run_app(monkeypatch, store_uri, sink_uri)
     assert [t.label for t in app.tabs] == ["Versions", "Live traffic"]
     tab = app.tabs[1]
@@ -263,27 +264,30 @@ def test_live_traffic_shows_each_day_the_drift_per_feature_and_hides_small_count
     assert picked.value == "fixture-run" and set(picked.options) == {
         "fixture-run (live)", "older-1",
     }  # fmt: skip
-    # Records, requests (one per seeded day), instances (a Monitor per day).
-    assert [m.value for m in tab.metric] == ["605", "3", "3"]
+    # Records, requests (one per seeded window), instances (a Monitor per window), and the
+    # records of the early stop, counted but never binned.
+    assert [m.value for m in tab.metric] == ["608", "4", "4", "3"]
+    assert any("3 record(s) came from instances that stopped" in c.value for c in tab.caption)
     [drift] = tab.warning
     assert drift.value.startswith("Over these days, live inputs have drifted from training in ")
     assert "age (PSI" in drift.value and "chol (PSI" in drift.value
     volume, heat = (chart_rows(c) for c in tab.get("vega_lite_chart"))
     assert sorted((v["day"], v["version"], v["records"]) for v in volume) == [
         (day[2], "fixture-run", 300), (day[2], "older-1", 50),
-        (day[1], "fixture-run", 300), (day[0], "fixture-run", 5),
+        (day[1], "fixture-run", 300), (day[0], "fixture-run", 8),
     ]  # fmt: skip
     cells = {(c["day"], c["feature"]): c["psi"] for c in heat}
     assert {d for d, _ in cells} == {day[1], day[2]}  # five records are too few to judge
     for name in ("age", "chol"):
         assert cells[(day[1], name)] >= 0.2 > cells[(day[2], name)], name
     days = tab.dataframe[0].value
-    assert list(days["day"]) == day and list(days["records"]) == [5, 300, 300]
-    # Five records: counts only; every share is hidden.
+    assert list(days["day"]) == day and list(days["records"]) == [8, 300, 300]
+    assert list(days["held below k"]) == [3, 0, 0]
+    # Five records binned (and three held): counts only; every share is hidden.
     assert days.iloc[0][["missing", "out of range", "answered heart disease"]].isna().all()
     assert 0 < days.iloc[1]["answered heart disease"] < 1
     assert days.iloc[2]["missing"] == 0  # nobody sent a missing value: no one is singled out
     picked.set_value("older-1").run()
     tab = app.tabs[1]
-    assert [m.value for m in tab.metric] == ["50", "1", "1"]
+    assert [m.value for m in tab.metric] == ["50", "1", "1", "0"]
     assert any("has no training counts in its metrics" in c.value for c in tab.caption)

@@ -38,7 +38,7 @@ def test_the_run_step_writes_the_report_to_the_job_summary(trained_artifacts, tm
     windows: list[dict] = []
     monitor = monitoring.Monitor(
         model.run_id, model.metadata["monitoring_bins"], every_requests=10**6,
-        every_seconds=10**6, emit=windows.append,
+        every_seconds=10**6, min_records=10, emit=windows.append,
     )  # fmt: skip
     rows = GOOD[list(FEATURES)].sample(n=250, replace=True, random_state=3).to_numpy().tolist()
     monitor.record(200, 0.002, records=rows, probabilities=[0.3] * len(rows))

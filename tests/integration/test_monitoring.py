@@ -27,7 +27,10 @@ def _windows(text: str) -> list[dict]:
 def test_windows_count_the_traffic_and_never_carry_a_value(trained_artifacts, tmp_path) -> None:
     store_uri = str(tmp_path / "store")
     registry.publish(open_store(store_uri), *read_artifacts(trained_artifacts))
-    served = serve_function(tmp_path, PIPELINE_STORE=store_uri, MONITOR_EVERY_REQUESTS="4")
+    # k = 3: each window below holds at least three records, so both are written whole.
+    served = serve_function(
+        tmp_path, PIPELINE_STORE=store_uri, MONITOR_EVERY_REQUESTS="4", MONITOR_MIN_BIN_COUNT="3"
+    )
     marked = {**SAMPLE_RECORD, **MARKERS}
     try:
         for _ in range(5):

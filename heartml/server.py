@@ -1,0 +1,515 @@
+"""The function's HTTP server, bounded: no client can stall it, and every refusal is JSON.
+
+functions-framework serves main.py with gunicorn's threaded worker (1 process, 8
+threads), which hands a connection to a thread once a byte arrives and lets that thread
+wait on the socket for the rest of the request: eight clients that send a header and
+stop hold every thread, a request line has no length limit, and gunicorn's own refusals
+are HTML that quote the request. ``BoundedWorker`` reads requests in its event loop
+instead. A connection costs a thread only once its whole request (line, headers, body)
+is in memory; the request must arrive within ``SERVE_REQUEST_SECONDS`` of its first byte
+and within the size limits below; a refusal is the API's JSON error and quotes nothing
+the client sent. On SIGTERM it finishes the requests in flight, then runs the
+``at_shutdown`` hooks (the traffic window's flush) in the process that served them,
+all within Cloud Run's 10 s notice.
+
+functions-framework has no hook for gunicorn's settings. ``install`` swaps in a subclass
+of its gunicorn application that adds them; main.py calls it at import, which
+functions-framework does before it builds the server, however the function is started
+(``make serve``, the tests, or Cloud Run's own ``functions-framework --target``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from gunicorn import http
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
+
+from heartml import config
+from heartml.serving import MAX_BODY_BYTES, error_body
+
+log = logging.getLogger(__name__)
+
+LIMIT_REQUEST_LINE = 8190  # gunicorn's largest; functions-framework sets 0 (no limit)
+LIMIT_HEADER_FIELDS = 100
+LIMIT_HEADER_FIELD_BYTES = 8190
+LIMIT_HEAD_BYTES = 32 * 1024  # request line and headers together
+LIMIT_CHUNK_LINE = 1024
+# A new connection must start its request this soon; a kept-alive one within gunicorn's
+# keepalive (2 s).
+NEW_CONNECTION_IDLE_SECONDS = 5.0
+SEND_SECONDS = 10.0  # a client that stops reading its answer is dropped after this
+LINGER_SECONDS = 2.0  # after a refusal, read and drop what the client still sends
+# Cloud Run sends SIGKILL 10 s after SIGTERM: requests in flight get 6 s to finish, the
+# window is flushed after them, and gunicorn's master kills a worker still there at 9 s.
+SHUTDOWN_SECONDS = 6.0
+GRACEFUL_TIMEOUT_SECONDS = 9
+# Each waiting connection may hold a request of up to about 1 MiB in memory.
+WORKER_CONNECTIONS = 100
+SWEEP_SECONDS = 0.25
+# The characters an HTTP method (a token) may start with: anything else (TLS, binary)
+# cannot be a request, and is refused on its first byte.
+TOKEN_BYTES = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+REASONS = {
+    400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large",
+    414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
+    500: "Internal Server Error", 501: "Not Implemented",
+}  # fmt: skip
+MALFORMED_HEADERS = (
+    "are malformed or ambiguous (a header given twice, Content-Length with Transfer-Encoding, ...)"
+)
+
+_shutdown_hooks: list[Callable[[], None]] = []
+
+
+def at_shutdown(hook: Callable[[], None]) -> None:
+    """Run ``hook`` once when the serving process stops, after its last request."""
+    _shutdown_hooks.append(hook)
+
+
+def run_shutdown_hooks() -> None:
+    """Run and forget every hook; one that fails is logged and the rest still run."""
+    while _shutdown_hooks:
+        hook = _shutdown_hooks.pop(0)
+        try:
+            hook()
+        except Exception as exc:  # a hook's failure must not lose the others
+            log.error("shutdown hook failed: %s", type(exc).__name__)
+
+
+class Refused(Exception):
+    """A request answered with an error before it reached the function."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(f"{status} {field}: {message}")
+        self.status, self.field, self.message = status, field, message
+
+
+def refusal_bytes(refusal: Refused, extra_headers: str = "") -> bytes:
+    """The whole HTTP answer to a refused request: the API's JSON error, then close."""
+    body = json.dumps(error_body(refusal.field, refusal.message)).encode()
+    reason = REASONS.get(refusal.status, "Error")
+    return (
+        f"HTTP/1.1 {refusal.status} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n{extra_headers}\r\n"
+    ).encode() + body
+
+
+def refusal_for(exc: BaseException) -> Refused:
+    """The JSON refusal for an error gunicorn's parser raised; never its text (it quotes)."""
+    e = http_errors
+    table: list[tuple[tuple[type, ...], Refused]] = [
+        ((e.InvalidResponseHeader, e.InvalidResponseHeaderName), Refused(500, "server", "internal error")),  # noqa: E501
+        ((e.LimitRequestLine,), Refused(414, "request line", f"is longer than {LIMIT_REQUEST_LINE} bytes")),  # noqa: E501
+        ((e.LimitRequestHeaders,), Refused(431, "headers", f"are more than {LIMIT_HEADER_FIELDS} or one is longer than {LIMIT_HEADER_FIELD_BYTES} bytes")),  # noqa: E501
+        ((e.InvalidRequestMethod,), Refused(400, "method", "is not a valid HTTP method")),
+        ((e.InvalidHTTPVersion,), Refused(400, "request line", "names an HTTP version this server does not speak; use HTTP/1.1")),  # noqa: E501
+        ((e.InvalidRequestLine, e.InvalidProxyLine), Refused(400, "request line", "is malformed")),
+        ((e.UnsupportedTransferCoding,), Refused(501, "Transfer-Encoding", "is not supported; send chunked or a Content-Length")),  # noqa: E501
+        ((e.InvalidChunkSize, e.ChunkMissingTerminator, e.InvalidChunkExtension), Refused(400, "body", "has a malformed chunk")),  # noqa: E501
+        ((e.ExpectationFailed,), Refused(417, "Expect", "is not supported")),
+        ((e.ForbiddenProxyRequest,), Refused(403, "request", "is forbidden")),
+        ((e.InvalidHeader, e.InvalidHeaderName, e.ObsoleteFolding, e.InvalidSchemeHeaders), Refused(400, "headers", MALFORMED_HEADERS)),  # noqa: E501
+        ((e.NoMoreData,), Refused(400, "body", "is shorter than its framing says")),
+    ]  # fmt: skip
+    for kinds, refusal in table:
+        if isinstance(exc, kinds):
+            return refusal
+    return Refused(500, "server", "internal error")
+
+
+class Framing:
+    """Where the request at the start of a buffer ends, found as its bytes arrive.
+
+    Only the framing is read here (the head's end, Content-Length or chunks); gunicorn's
+    own parser checks everything else once the request is whole, so one set of HTTP
+    rules applies. A head whose framing is ambiguous (two Content-Lengths, one with
+    Transfer-Encoding, a length that is not a number) is passed on as a request without
+    body, for the parser to refuse.
+    """
+
+    __slots__ = ("body_bytes", "chunk_at", "chunked", "expects_continue", "head_end", "length")
+
+    def __init__(self) -> None:
+        self.head_end: int | None = None
+        self.length = 0
+        self.chunked = False
+        self.chunk_at = 0
+        self.body_bytes = 0
+        self.expects_continue = False
+
+    def end(self, data: bytearray) -> int | None:
+        """The request's end offset in ``data``, or None until more arrives; or ``Refused``."""
+        if self.head_end is None and not self._read_head(data):
+            return None
+        assert self.head_end is not None
+        if not self.chunked:
+            end = self.head_end + self.length
+            return end if len(data) >= end else None
+        return self._chunks_end(data)
+
+    def _read_head(self, data: bytearray) -> bool:
+        if data[0] not in TOKEN_BYTES:
+            raise Refused(400, "request", "is not an HTTP/1.1 request")
+        line_end = data.find(b"\r\n", 0, LIMIT_REQUEST_LINE + 2)
+        if line_end < 0:
+            if len(data) > LIMIT_REQUEST_LINE:
+                raise Refused(414, "request line", f"is longer than {LIMIT_REQUEST_LINE} bytes")
+            return False
+        head_end = data.find(b"\r\n\r\n", line_end)
+        if head_end < 0 and len(data) <= LIMIT_HEAD_BYTES:
+            return False
+        if head_end < 0 or head_end > LIMIT_HEAD_BYTES:
+            raise Refused(431, "headers", f"are longer than {LIMIT_HEAD_BYTES} bytes in all")
+        self.head_end = head_end + 4
+        lengths, codings = [], []
+        for line in bytes(data[line_end + 2 : head_end]).split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            if name == b"content-length":
+                lengths.append(value.strip())
+            elif name == b"transfer-encoding":
+                codings.append(value.strip().lower())
+            elif name == b"expect":
+                self.expects_continue = value.strip().lower() == b"100-continue"
+        if codings and not lengths and codings[-1].rsplit(b",", 1)[-1].strip() == b"chunked":
+            self.chunked, self.chunk_at = True, self.head_end
+        elif len(lengths) == 1 and not codings and lengths[0].isdigit():
+            self.length = int(lengths[0])
+            if self.length > MAX_BODY_BYTES:
+                raise Refused(413, "body", f"is larger than {MAX_BODY_BYTES} bytes")
+        return True
+
+    def _chunks_end(self, data: bytearray) -> int | None:
+        while True:
+            line_end = data.find(b"\r\n", self.chunk_at, self.chunk_at + LIMIT_CHUNK_LINE)
+            if line_end < 0:
+                if len(data) - self.chunk_at > LIMIT_CHUNK_LINE:
+                    raise Refused(400, "body", "has a malformed chunk")
+                return None
+            size_text = bytes(data[self.chunk_at : line_end]).split(b";", 1)[0].strip()
+            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                raise Refused(400, "body", "has a malformed chunk")
+            size = int(size_text, 16) if len(size_text) <= 16 else MAX_BODY_BYTES + 1
+            self.body_bytes += size
+            if self.body_bytes > MAX_BODY_BYTES:
+                raise Refused(413, "body", f"is larger than {MAX_BODY_BYTES} bytes")
+            if size == 0:  # the last chunk, then trailer lines and an empty line
+                if data[line_end + 2 : line_end + 4] == b"\r\n":
+                    return line_end + 4
+                trailers_end = data.find(b"\r\n\r\n", line_end)
+                if trailers_end < 0:
+                    if len(data) - line_end > LIMIT_HEAD_BYTES:
+                        raise Refused(431, "trailers", f"are longer than {LIMIT_HEAD_BYTES} bytes")
+                    return None
+                return trailers_end + 4
+            following = line_end + 2 + size + 2
+            if len(data) < following:
+                return None
+            self.chunk_at = following
+
+
+class Connection:
+    """One client connection while this worker holds it."""
+
+    __slots__ = ("client", "closed", "data", "deadline", "framing", "lingering", "server", "sock")
+
+    def __init__(self, sock: socket.socket, client: Any, server: Any, idle_seconds: float) -> None:
+        self.sock, self.client, self.server = sock, client, server
+        self.data = bytearray()
+        self.framing = Framing()
+        self.deadline = time.monotonic() + idle_seconds
+        self.lingering = False
+        self.closed = False
+
+
+class BoundedWorker(ThreadWorker):
+    """gunicorn's threaded worker, with requests read whole in the event loop (see above)."""
+
+    request_seconds = 10.0
+    handler_timeout_seconds = 0  # functions-framework's THREADED_TIMEOUT_ENABLED, if asked
+
+    def init_process(self) -> None:
+        self.request_seconds = config.get("SERVE_REQUEST_SECONDS")
+        self._waiting: set[Connection] = set()  # in the poller: reading, idle or lingering
+        self._busy = 0  # connections whose request a thread is serving
+        self._next_sweep = 0.0
+        super().init_process()
+
+    def run(self) -> None:
+        self.poller.register(
+            self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
+        )
+        self.set_accept_enabled(True)
+        while self.alive:
+            self.notify()
+            can_accept = self.nr_conns < self.worker_connections
+            if can_accept != self._accepting:
+                self.set_accept_enabled(can_accept)
+            self.wait_for_and_dispatch_events(timeout=SWEEP_SECONDS)
+            if not self.is_parent_alive():
+                break
+            self._sweep()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Stop accepting, finish what is in flight (6 s at most), flush, close.
+
+        A connection the kernel already accepted for us is in flight too (its client has
+        sent, or is sending, a request): it is taken from the backlog, not dropped with it.
+        """
+        stop_by = time.monotonic() + SHUTDOWN_SECONDS
+        for listener in self.sockets:
+            while self.nr_conns < self.worker_connections and self.accept(listener):
+                pass
+        self.set_accept_enabled(False)
+        self.wait_for_and_dispatch_events(timeout=0)  # read what the taken ones have sent
+        for conn in list(self._waiting):
+            if not conn.data or conn.lingering:
+                self._close(conn)
+            else:
+                conn.deadline = min(conn.deadline, stop_by)
+        log.info(
+            "stopping: %d request(s) still arriving, %d being answered",
+            sum(1 for conn in self._waiting if not conn.lingering), self._busy,
+        )  # fmt: skip
+        while (self._busy or self._reading()) and time.monotonic() < stop_by:
+            self.notify()
+            self.wait_for_and_dispatch_events(timeout=0.05)
+            self._sweep(force=True)
+        run_shutdown_hooks()
+        for conn in list(self._waiting):
+            self._close(conn)
+        self.tpool.shutdown(wait=False)
+        self.poller.close()
+        self.method_queue.close()
+        for listener in self.sockets:
+            listener.close()
+
+    def _reading(self) -> bool:
+        return any(conn.data and not conn.lingering for conn in self._waiting)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """SIGINT or SIGQUIT: gunicorn's immediate exit, with the window flushed first."""
+        run_shutdown_hooks()
+        super().handle_quit(sig, frame)
+
+    def accept(self, listener: socket.socket) -> bool:
+        """Take one connection from the backlog; False when there is none."""
+        try:
+            sock, client = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return False
+        self.nr_conns += 1
+        sock.setblocking(False)
+        conn = Connection(sock, client, listener.getsockname(), NEW_CONNECTION_IDLE_SECONDS)
+        self._wait(conn)
+        return True
+
+    def _wait(self, conn: Connection) -> None:
+        self._waiting.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+
+    def _unwait(self, conn: Connection) -> None:
+        self._waiting.discard(conn)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+
+    def _on_readable(self, conn: Connection, _sock: Any) -> None:
+        try:
+            received = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            received = b""
+        if not received:  # the client closed (or reset) its side
+            self._close(conn)
+            return
+        if conn.lingering:
+            return  # read and dropped: closing now would reset the answer on its way
+        if not conn.data:
+            conn.deadline = time.monotonic() + self.request_seconds
+        conn.data += received
+        self._advance(conn)
+
+    def _advance(self, conn: Connection) -> None:
+        """Hand the request to a thread once it is whole; refuse it if it cannot be."""
+        waited_for_head = conn.framing.head_end is None
+        try:
+            end = conn.framing.end(conn.data)
+        except Refused as refusal:
+            self._refuse(conn, refusal)
+            return
+        if end is None:
+            head_just_read = waited_for_head and conn.framing.head_end is not None
+            if head_just_read and conn.framing.expects_continue:
+                self._send_now(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
+        raw = bytes(conn.data[:end])
+        del conn.data[:end]
+        framing, conn.framing = conn.framing, Framing()
+        self._unwait(conn)
+        self._busy += 1
+        future = self.tpool.submit(self._serve, conn, raw, framing.expects_continue)
+        future.add_done_callback(lambda done: self.method_queue.defer(self._served, conn, done))
+
+    def _serve(self, conn: Connection, raw: bytes, continue_sent: bool) -> bool:
+        """Serve one whole request (in a thread); True when the connection may be reused."""
+        req = None
+        try:
+            conn.sock.settimeout(SEND_SECONDS)
+            parser = http.get_parser(self.cfg, iter([raw]), conn.client)
+            req = next(parser)
+            if continue_sent:
+                req._expected_100_continue = False
+            if self.handler_timeout_seconds:
+                from functions_framework.request_timeout import ThreadingTimeout
+
+                with ThreadingTimeout(self.handler_timeout_seconds):
+                    keepalive = self.handle_request(req, conn)
+            else:
+                keepalive = self.handle_request(req, conn)
+            return bool(keepalive) and parser.finish_body()
+        except StopIteration:
+            return False
+        except http_errors.NoMoreData as exc:  # an OSError, but the request's fault
+            self.handle_error(req, conn.sock, conn.client, exc)
+            return False
+        except OSError:  # the client went away, or stopped reading its answer
+            return False
+        except Exception as exc:
+            self.handle_error(req, conn.sock, conn.client, exc)
+            return False
+
+    def _served(self, conn: Connection, done: Any) -> None:
+        self._busy -= 1
+        try:
+            keepalive = not done.cancelled() and done.result()
+        except Exception:
+            keepalive = False
+        if not keepalive or not self.alive:
+            self._close(conn, linger=True)
+            return
+        conn.sock.setblocking(False)
+        if conn.data:  # the client sent its next request behind this one
+            conn.deadline = time.monotonic() + self.request_seconds
+            self._wait(conn)
+            self._advance(conn)
+        else:
+            conn.deadline = time.monotonic() + self.cfg.keepalive
+            self._wait(conn)
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        """Answer an error gunicorn raised as JSON; log its type only (its text quotes)."""
+        refusal = refusal_for(exc)
+        level = logging.ERROR if refusal.status >= 500 else logging.WARNING
+        log.log(level, "request refused by the server: %s (%d)", type(exc).__name__, refusal.status)
+        with contextlib.suppress(OSError):
+            client.sendall(refusal_bytes(refusal))
+
+    def _refuse(self, conn: Connection, refusal: Refused) -> None:
+        log.warning("request refused by the server: %s (%d)", refusal.field, refusal.status)
+        self._send_now(conn, refusal_bytes(refusal))
+        self._close(conn, linger=True)
+
+    @staticmethod
+    def _send_now(conn: Connection, data: bytes) -> None:
+        """Send a short answer from the event loop; a client that cannot take it loses it."""
+        with contextlib.suppress(OSError):
+            conn.sock.send(data)
+
+    def _close(self, conn: Connection, linger: bool = False) -> None:
+        """Close now, or after a short linger that reads and drops what the client still sends.
+
+        Closing a socket with unread bytes in it resets the connection, and the client may
+        then lose the answer it was just sent.
+        """
+        if conn.closed:
+            return
+        if linger and not conn.lingering:
+            try:
+                conn.sock.shutdown(socket.SHUT_WR)
+                conn.sock.setblocking(False)
+            except OSError:
+                linger = False
+            if linger:
+                conn.lingering = True
+                conn.deadline = time.monotonic() + LINGER_SECONDS
+                if conn not in self._waiting:
+                    self._wait(conn)
+                return
+        self._unwait(conn)
+        conn.closed = True
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+        self.nr_conns -= 1
+
+    def _sweep(self, force: bool = False) -> None:
+        """Time out what waited too long: 408 for a request begun, silence for an idle one."""
+        now = time.monotonic()
+        if now < self._next_sweep and not force:
+            return
+        self._next_sweep = now + SWEEP_SECONDS
+        for conn in [c for c in self._waiting if c.deadline <= now]:
+            if conn.data and not conn.lingering:
+                seconds = f"{self.request_seconds:g}"
+                self._refuse(conn, Refused(408, "request", f"did not arrive within {seconds} s"))
+            else:
+                self._close(conn)
+
+
+class TimedBoundedWorker(BoundedWorker):
+    """BoundedWorker with functions-framework's per-request timeout (THREADED_TIMEOUT_ENABLED)."""
+
+    def init_process(self) -> None:
+        from functions_framework._http import gunicorn as ff_gunicorn
+
+        self.handler_timeout_seconds = ff_gunicorn.TIMEOUT_SECONDS or 0
+        super().init_process()
+
+
+def gunicorn_settings(timed: bool) -> dict[str, Any]:
+    """What ``install`` adds to functions-framework's gunicorn settings."""
+    worker = TimedBoundedWorker if timed else BoundedWorker
+    return {
+        "worker_class": f"{__name__}.{worker.__name__}",
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_fields": LIMIT_HEADER_FIELDS,
+        "limit_request_field_size": LIMIT_HEADER_FIELD_BYTES,
+        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        "worker_connections": WORKER_CONNECTIONS,
+    }
+
+
+def install() -> None:
+    """Make functions-framework's next gunicorn server use these bounds (idempotent)."""
+    from functions_framework._http import gunicorn as ff_gunicorn
+
+    base = ff_gunicorn.GunicornApplication
+    if getattr(base, "bounded", False):
+        return
+
+    class BoundedApplication(base):
+        bounded = True
+
+        def load_config(self) -> None:
+            super().load_config()
+            timed = str(self.options.get("worker_class", "")).endswith("TimeoutSupport")
+            for key, value in gunicorn_settings(timed).items():
+                self.cfg.set(key, value)
+
+    ff_gunicorn.GunicornApplication = BoundedApplication
