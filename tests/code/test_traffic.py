@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from heartml import live_traffic, monitoring, traffic
 from heartml.features import FEATURES
 from heartml.store import open_store
-from tests.helpers import call_step
+from tests.helpers import DelegatingStore, call_step
 
 
 def _line(run_id: str, start: str, end: str, records: int, chol: dict) -> str:
@@ -127,3 +130,68 @@ def test_days_are_rows_per_version_and_a_small_day_shows_counts_only() -> None:
     chol = psi.set_index("feature").loc["chol", "psi"]
     assert chol > 0.2 and psi.set_index("feature").loc["age", "psi"] == 0.0
     assert live_traffic.psi_rows(days, "v1", None, min_records=50).empty
+
+
+class WritesAtOnce(DelegatingStore):
+    """A store whose writers all write at the same moment: what racing collectors do."""
+
+    def __init__(self, inner, writers: int) -> None:
+        super().__init__(inner)
+        self.barrier = threading.Barrier(writers)
+
+    def write_bytes(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self.barrier.wait(timeout=10)
+        super().write_bytes(key, data, exclusive=exclusive)
+
+
+def test_collectors_running_at_once_keep_every_window(store_uri) -> None:
+    """Issue 25: each collector took the first free shard, so racing ones overwrote it."""
+    store = WritesAtOnce(open_store(store_uri), writers=8)
+    hour = "2026-12-07T08"
+    batches = [
+        [_line("v1", f"{hour}:{m:02d}:00Z", f"{hour}:{m:02d}:30Z", 1, {"q1": 1}) for m in range(20)]
+        for _ in range(8)
+    ]
+    for c, batch in enumerate(batches):  # each window its own instance: 160 distinct windows
+        batches[c] = [line.replace('"instance": "i-', f'"instance": "c{c}-') for line in batch]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda batch: traffic.collect(batch, store), batches)) == [20] * 8
+    windows, problems = traffic.read_windows(open_store(store_uri))
+    assert problems == [] and len(windows) == 160
+    assert len(open_store(store_uri).list_keys(traffic.LOG_ID)) == 8
+
+
+def test_windows_of_the_first_format_are_read_as_before(tmp_path) -> None:
+    """Windows stored before format 2: times to the second, no revision, any record count."""
+    store = open_store(tmp_path / "sink")
+    old = json.loads(_line("v1", "2026-11-28T08:10:07Z", "2026-11-28T08:20:41Z", 3, {"q1": 3}))
+    old["monitoring"]["format"] = monitoring.FORMAT_V1
+    traffic.collect([json.dumps(old)], store)
+    [window], problems = traffic.read_windows(store)
+    assert problems == [] and window["format"] == monitoring.FORMAT_V1
+    merged = traffic.merge([window])["v1"]
+    assert merged["features"]["chol"] == {"q1": 3} and merged["held_records"] == 0
+    assert merged["revisions"] == {monitoring.LOCAL_REVISION}
+    assert merged["first"] == "2026-11-28T08:10:07Z"
+
+
+def test_a_count_only_window_is_counted_but_never_binned() -> None:
+    whole = json.loads(_line("v1", "2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z", 40, {"q1": 40}))
+    held = {
+        "format": monitoring.FORMAT, "run_id": "v1", "revision": "fn-00002-xyz",
+        "instance": "b", "sequence": 1, "start": "2026-12-07T09:00:00Z",
+        "end": "2026-12-07T09:00:00Z", "reason": "shutdown", "requests": 4, "records": 3,
+        "errors": {"4xx": {"chol": 1}, "5xx": {}}, "count_only": True,
+    }  # fmt: skip
+    assert traffic.well_formed(held) and traffic.well_formed(whole["monitoring"])
+    assert not traffic.well_formed(held | {"revision": "x\n::error::y"})
+    assert not traffic.well_formed(held | {"errors": {"4xx": {"chol": -1}}})
+    merged = traffic.merge([whole["monitoring"], held])["v1"]
+    assert (merged["records"], merged["held_records"], traffic.binned_records(merged)) == (
+        43,
+        3,
+        40,
+    )
+    assert merged["features"]["chol"] == {"q1": 40} and merged["errors"]["4xx"] == {"chol": 1}
+    assert merged["revisions"] == {"fn-00002-xyz", monitoring.LOCAL_REVISION}

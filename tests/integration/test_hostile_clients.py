@@ -122,9 +122,9 @@ def test_stalled_senders_do_not_keep_a_healthy_client_waiting(served) -> None:
                 sock.sendall(data)
             held.append(sock)
         for _ in range(3):  # a healthy client, and again while the stalls still hold
-            answer = requests.post(served.url, json=SAMPLE_RECORD, timeout=2)
+            answer = requests.post(served.url, json=SAMPLE_RECORD, timeout=1)
             assert answer.status_code == 200, answer.text
-            assert requests.get(served.url, timeout=2).status_code == 200
+            assert requests.get(served.url, timeout=1).status_code == 200
     finally:
         for sock in held:
             sock.close()
@@ -134,10 +134,10 @@ def test_a_ten_megabyte_request_line_is_refused_as_soon_as_it_is_too_long(served
     port = _port(served.url)
     line = b"GET /" + b"a" * 10_000_000 + b" HTTP/1.1\r\nHost: fn\r\n\r\n"
     started = time.monotonic()
-    status, headers, body = _exchange(port, line, seconds=5)
+    status, headers, body = _exchange(port, line, seconds=1)
     assert status == 414 and headers["Content-Type"] == "application/json"
     assert json.loads(body)["error"]["field"] == "request line"
-    assert time.monotonic() - started < 5  # the socket's own timeout: never a long wait
+    assert time.monotonic() - started < 1  # the bound (the old server took 13 s)
     assert requests.post(served.url, json=SAMPLE_RECORD, timeout=5).status_code == 200
 
 
