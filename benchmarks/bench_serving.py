@@ -1,14 +1,20 @@
 """Serving benchmark: main.py beside a constant handler and the tutorial's handler.
 
-All three run under functions-framework (gunicorn, 1 worker, 8 threads) on loopback
-and are loaded with ``wrk`` in turn, round by round, so that they share the
-machine's noise. Reported: requests/s and p50/p99 at concurrency 1 and 32 (medians
-over rounds), errors, cold start, peak memory of the serving processes, the latency
-of a 1,000-row batch, and the largest gap between the API's probabilities and
-``predict_proba`` over every row of the dataset.
+All run under functions-framework (gunicorn, 1 worker, 8 threads) on loopback, with the
+server settings main.py installs (heartml.server: servers.py installs them too, so the
+constant handler is the floor of the same server), and are loaded with ``wrk`` in turn,
+round by round, so that they share the machine's noise. Every round is printed.
+Reported: requests/s and p50/p99 at concurrency 1 and 32 (medians over rounds), the
+main.py / constant ratio (the median of each round's ratio), errors, cold start, peak
+memory of the serving processes, the latency of a 1,000-row batch, and the largest gap
+between the API's probabilities and ``predict_proba`` over every row of the dataset.
+
+``--baseline REF`` also serves main.py and the constant handler of commit REF (extracted
+with ``git archive``, each on its own code and its own server settings) in the same
+rounds, interleaved, and prints both ratios: what a change costs, measured side by side.
 
 Reproduce: ``apt-get install -y wrk && .venv/bin/python benchmarks/bench_serving.py``
-(``--rounds 3 --seconds 5`` are the defaults; ``make bench`` runs both benchmarks).
+(``--rounds 5 --seconds 5`` are the defaults; add ``--baseline b80ab9b`` to compare).
 """
 
 from __future__ import annotations
@@ -43,16 +49,18 @@ def free_port() -> int:
 
 
 class Server:
-    """One functions-framework process group serving a target."""
+    """One functions-framework process group serving a target of the code at ``code``."""
 
-    def __init__(self, name: str, target: str, source: Path, cwd: Path, env: dict) -> None:
+    def __init__(
+        self, name: str, target: str, source: Path, cwd: Path, env: dict, code: Path = REPO
+    ) -> None:
         self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [FF, "--target", target, "--source", str(source), "--host", "127.0.0.1",
              "--port", str(self.port)],
-            cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO), **env},
+            cwd=cwd, env={**os.environ, "PYTHONPATH": str(code), **env},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         while True:
@@ -117,12 +125,14 @@ def wrk(url: str, connections: int, seconds: int, script: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--baseline", help="also serve this commit's main.py and constant handler")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
 
+    from benchmarks.bench_pipeline import _describe, checkout
     from heartml import registry, serving, training
     from heartml.artifacts import save_artifacts
     from heartml.dataset import read_dataset
@@ -145,33 +155,51 @@ def main() -> None:
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = {json.dumps(json.dumps(SAMPLE))}\n"
     )
+    servers_py, main_py = Path("benchmarks") / "servers.py", Path("main.py")
+    # (name, target, source, code): only the tutorial's server loads the model through
+    # BENCH_MODEL; main.py serves ./local-store's live version. "no-monitor" is main.py
+    # with traffic monitoring off, side by side, for monitoring's overhead.
     kinds = [
-        ("constant", "constant_handler", REPO / "benchmarks" / "servers.py"),
-        ("tutorial", "tutorial_handler", REPO / "benchmarks" / "servers.py"),
-        ("main.py", "predict_handler", REPO / "main.py"),
-        ("no-monitor", "predict_handler", REPO / "main.py"),
+        ("constant", "constant_handler", servers_py, REPO),
+        ("tutorial", "tutorial_handler", servers_py, REPO),
+        ("main.py", "predict_handler", main_py, REPO),
+        ("no-monitor", "predict_handler", main_py, REPO),
     ]
-    # Only the tutorial's server loads the model through BENCH_MODEL; main.py serves
-    # ./local-store's live version. "no-monitor" is main.py with traffic monitoring off:
-    # the two run side by side, round by round, for monitoring's overhead.
     envs = {
         "constant": {"PIPELINE_STORE": ""},
         "tutorial": {"PIPELINE_STORE": "", "BENCH_MODEL": str(model_path)},
         "main.py": {"PIPELINE_STORE": ""},
         "no-monitor": {"PIPELINE_STORE": "", "MONITOR_ENABLED": "false"},
     }
+    pairs = [("", "main.py", "constant")]
+    if args.baseline:
+        base = checkout(args.baseline, work / "baseline")
+        tag = f"@{args.baseline}"
+        kinds += [
+            (f"constant{tag}", "constant_handler", servers_py, base),
+            (f"main.py{tag}", "predict_handler", main_py, base),
+        ]
+        envs |= {f"constant{tag}": envs["constant"], f"main.py{tag}": envs["main.py"]}
+        pairs.append((tag, f"main.py{tag}", f"constant{tag}"))
 
-    cold: dict[str, list[float]] = {name: [] for name, *_ in kinds}
+    def serve(name: str, target: str, source: Path, code: Path) -> Server:
+        return Server(name, target, code / source, work, envs[name], code)
+
+    current = [kind for kind in kinds if kind[3] == REPO]
+    cold: dict[str, list[float]] = {name: [] for name, *_ in current}
     for _ in range(3):
-        for name, target, source in kinds[1:]:
-            server = Server(name, target, source, work, envs[name])
-            cold[name].append(server.cold_start)
+        for kind in current[1:]:
+            server = serve(*kind)
+            cold[kind[0]].append(server.cold_start)
             server.stop()
 
-    servers = [Server(name, target, source, work, envs[name]) for name, target, source in kinds]
+    servers = [serve(*kind) for kind in kinds]
     results: dict[tuple[str, int], list[dict]] = {}
     peak_mib = {s.name: s.pss_mib() for s in servers}
-    for _ in range(args.rounds):
+    print(f"serving benchmark (wrk): {args.rounds} rounds x {args.seconds} s per server and load")
+    if args.baseline:
+        print(f"  baseline {args.baseline} = {_describe(args.baseline)}")
+    for number in range(1, args.rounds + 1):
         for connections in (1, 32):
             for server in servers:
                 stop = threading.Event()
@@ -186,6 +214,15 @@ def main() -> None:
                 stop.set()
                 sampler.join()
                 results.setdefault((server.name, connections), []).append(result)
+            shown = ", ".join(
+                f"{s.name} {results[(s.name, connections)][-1]['rps']:.0f}" for s in servers
+            )
+            ratios = ", ".join(
+                f"main.py/constant{tag} "
+                f"{_round_ratio(results, ours_name, floor, connections, -1):.3f}"
+                for tag, ours_name, floor in pairs
+            )
+            print(f"round {number} c={connections:<2} req/s: {shown}; {ratios}")
 
     ours = next(s for s in servers if s.name == "main.py")
     rows = json.loads(frame[list(serving.FEATURES)].to_json(orient="records"))
@@ -211,20 +248,29 @@ def main() -> None:
     def med(name: str, connections: int, key: str) -> float:
         return statistics.median(r[key] for r in results[(name, connections)])
 
-    print(f"serving benchmark (wrk): {args.rounds} rounds x {args.seconds} s per server and load")
-    print(f"{'server':<10} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"medians over {args.rounds} rounds:")
+    print(f"{'server':<18} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for connections in (1, 32):
         for name, *_ in kinds:
             errors = sum(r["errors"] for r in results[(name, connections)])
             rps, p50, p99 = (med(name, connections, key) for key in ("rps", "p50", "p99"))
-            print(f"{name:<10} {connections:>4} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
+            print(f"{name:<18} {connections:>4} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
     for connections in (1, 32):
-        ours_rps = med("main.py", connections, "rps")
-        print(
-            f"ratio at concurrency {connections}: main.py / constant = "
-            f"{ours_rps / med('constant', connections, 'rps'):.2f}, main.py / tutorial = "
-            f"{ours_rps / med('tutorial', connections, 'rps'):.1f}"
+        ratio = {
+            tag: statistics.median(
+                _round_ratio(results, ours_name, floor, connections, i) for i in range(args.rounds)
+            )
+            for tag, ours_name, floor in pairs
+        }
+        line = (
+            f"ratio at concurrency {connections} (median of per-round ratios): main.py / constant"
+            f" = {ratio['']:.3f}, main.py / tutorial = "
+            f"{med('main.py', connections, 'rps') / med('tutorial', connections, 'rps'):.1f}"
         )
+        if args.baseline:
+            tag = f"@{args.baseline}"
+            line += f"; at {args.baseline}: {ratio[tag]:.3f} (change {ratio[''] - ratio[tag]:+.3f})"
+        print(line)
     for connections in (1, 32):
         on, off = (med(name, connections, "rps") for name in ("main.py", "no-monitor"))
         print(
@@ -247,7 +293,18 @@ def main() -> None:
         f"1,000-row batch, client-side latency (median of 20): {statistics.median(batch_ms):.1f} ms"
     )
     print(f"largest |API probability - predict_proba| over the {len(rows)} rows: {gap:.2e}")
-    print("reproduce: apt-get install -y wrk && .venv/bin/python benchmarks/bench_serving.py")
+    again = f" --baseline {args.baseline}" if args.baseline else ""
+    print(
+        "reproduce: apt-get install -y wrk && .venv/bin/python benchmarks/bench_serving.py"
+        f" --rounds {args.rounds} --seconds {args.seconds}{again}"
+    )
+
+
+def _round_ratio(
+    results: dict[tuple[str, int], list[dict]], ours: str, floor: str, connections: int, i: int
+) -> float:
+    """One round's requests/s of ``ours`` over ``floor``, measured back to back."""
+    return results[(ours, connections)][i]["rps"] / results[(floor, connections)][i]["rps"]
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 - ``constant_handler``: answers fixed JSON; the floor of what the HTTP stack costs.
 - ``tutorial_handler``: the 2020 tutorial's way, a DataFrame per request and
   ``pipeline.predict``, on the same model file (``$BENCH_MODEL``).
+
+Both are served with the server settings main.py installs (heartml.server), so the
+constant handler is the floor of the same server, not of functions-framework's defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from pathlib import Path
 
 import flask
 import functions_framework
+
+from heartml import server
+
+server.install()
 
 ANSWER = {"diagnosis": "heart-disease", "probability": 0.5, "run_id": "constant"}
 

@@ -195,3 +195,20 @@ def test_a_count_only_window_is_counted_but_never_binned() -> None:
     )
     assert merged["features"]["chol"] == {"q1": 40} and merged["errors"]["4xx"] == {"chol": 1}
     assert merged["revisions"] == {"fn-00002-xyz", monitoring.LOCAL_REVISION}
+
+
+def test_identical_windows_of_one_instance_are_two_entries(tmp_path) -> None:
+    """Issue 25: the insert id hashed the line, so equal windows collapsed into one."""
+    lines: list[str] = []
+    record = [1.0] * len(FEATURES)
+    monitor = monitoring.Monitor(
+        "v1", {}, every_requests=1, every_seconds=1e9, min_records=1,
+        emit=lambda window: lines.append(monitoring.log_line(window)),
+    )  # fmt: skip
+    for _ in range(3):
+        monitor.record(200, 0.001, records=[record], probabilities=[0.4])
+    store = open_store(tmp_path / "sink")
+    assert traffic.collect(lines + lines[:1], store) == 4  # a sink's repeat is still one
+    windows, _ = traffic.read_windows(store)
+    assert [w["sequence"] for w in windows] == [1, 2, 3]
+    assert traffic.merge(windows)["v1"]["records"] == 3

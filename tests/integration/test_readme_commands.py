@@ -112,7 +112,9 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
     assert live() == second
 
     # 6. Serve the live model until Ctrl-C; its traffic lands in monitoring-store, as a
-    # sink would put it, beside the window `make local`'s one request left for the first.
+    # sink would put it, beside the window `make local`'s one request left for the first:
+    # one record, fewer than k (MONITOR_MIN_BIN_COUNT, 10), so counts only. The k
+    # requests sent here make a whole window.
     port = free_port()
     ran.append("make serve")
     server = subprocess.Popen(
@@ -123,7 +125,7 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
     try:
         health = wait_for_json(f"http://127.0.0.1:{port}/", server)
         sample = json.loads((clone / "datasets/sample_request.json").read_text())
-        for _ in range(2):
+        for _ in range(10):
             requests.post(f"http://127.0.0.1:{port}/", json=sample, timeout=10).raise_for_status()
         os.killpg(server.pid, signal.SIGINT)  # Ctrl-C reaches the whole pipe
         server.wait(timeout=30)
@@ -132,7 +134,9 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
     assert health["model"]["run_id"] == second and health["promoted"]["is_served"]
     windows, problems = traffic.read_windows(open_store(clone / "monitoring-store"))
     assert problems == []
-    assert sorted((w["run_id"], w["records"]) for w in windows) == sorted([(first, 1), (second, 2)])
+    assert sorted(
+        (w["run_id"], w["records"], bool(w.get("count_only"))) for w in windows
+    ) == sorted([(first, 1, True), (second, 10, False)])
 
     # 7. The dashboard, in Chromium.
     from playwright.sync_api import sync_playwright
@@ -147,7 +151,10 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
         page.goto(url)
         page.wait_for_selector(f"text=Promoted: {second}", timeout=60_000)
         page.get_by_role("tab", name="Live traffic").click()
-        page.wait_for_selector("text=2 records: fewer than the 200 drift needs", timeout=30_000)
+        page.wait_for_selector(
+            "text=10 records counted per bin: fewer than the 200 drift needs", timeout=30_000
+        )
+        page.wait_for_selector("text=held below k", timeout=30_000)
         browser.close()
 
     assert git_status(clone) == ""
