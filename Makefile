@@ -74,7 +74,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --rows 303,1000000
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_cold_start.py --baseline 1f3b9ed
-	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_serving.py --baseline b80ab9b
 	$(BIN)/python benchmarks/bench_dashboard.py
 	$(BIN)/python benchmarks/bench_explain.py --baseline 6a48bf2
 	$(BIN)/python benchmarks/bench_intervals.py
