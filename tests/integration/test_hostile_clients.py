@@ -21,6 +21,7 @@ import requests
 from heartml import registry
 from heartml.artifacts import read_artifacts
 from heartml.store import open_store
+from tests.contract import check_response
 from tests.helpers import SAMPLE_RECORD, serve_function, stop_function
 
 # Text a client puts in what it sends: no answer and no log line may repeat it.
@@ -94,6 +95,7 @@ def test_a_request_the_framework_refuses_is_answered_in_json_without_an_echo(ser
     status, headers, body = _exchange(_port(served.url), data)
     assert status == expected_status, (case, body[:300])
     assert headers.get("Content-Type") == "application/json", (case, headers)
+    check_response("post", status, json.loads(body))  # the API's own error shape
     error = json.loads(body)["error"]
     if expected_field is not None:
         assert error["field"] == expected_field, error
