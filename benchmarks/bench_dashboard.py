@@ -51,9 +51,9 @@ def seed_month_of_traffic(store: Store, sink: Store, run_id: str) -> int:
             began = start + timedelta(minutes=5 * n)
             spread = [rng.randint(10, 20) for _ in LABELS]
             window = {
-                "format": monitoring.FORMAT, "run_id": run_id, "instance": instance,
-                "start": f"{began:%Y-%m-%dT%H:%M:%SZ}",
-                "end": f"{began + timedelta(minutes=5):%Y-%m-%dT%H:%M:%SZ}", "reason": "due",
+                "format": monitoring.FORMAT, "run_id": run_id, "revision": "fn-00001-abc",
+                "instance": instance, "sequence": n + 1, "start": f"{began:%Y-%m-%dT%H:00:00Z}",
+                "end": f"{began + timedelta(minutes=5):%Y-%m-%dT%H:00:00Z}", "reason": "due",
                 "requests": sum(spread), "records": sum(spread),
                 "errors": {"4xx": {}, "5xx": {}}, "probability": spread,
                 "features": {name: dict(zip(LABELS, spread, strict=True)) for name in FEATURES},

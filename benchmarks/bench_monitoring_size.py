@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from heartml import monitoring, serving, traffic  # noqa: E402
+from heartml import config, monitoring, serving, traffic  # noqa: E402
 from heartml.features import FEATURES  # noqa: E402
 from heartml.store import open_store  # noqa: E402
 from tests.cases import traffic_records  # noqa: E402
@@ -36,7 +36,8 @@ def main() -> None:
         windows: list[dict] = []
         monitor = monitoring.Monitor(
             model.run_id, monitoring.bins_of(model.metadata), every_requests=10**9,
-            every_seconds=1e9, emit=windows.append,
+            every_seconds=1e9, min_records=config.get("MONITOR_MIN_BIN_COUNT"),
+            emit=windows.append,
         )  # fmt: skip
         for record in traffic_records(False, seed=3):
             row = [record.get(name) for name in FEATURES]
