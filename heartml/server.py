@@ -24,6 +24,7 @@ import contextlib
 import errno
 import json
 import logging
+import re
 import selectors
 import socket
 import time
@@ -54,8 +55,13 @@ LINGER_SECONDS = 2.0  # after a refusal, read and drop what the client still sen
 # window is flushed after them, and gunicorn's master kills a worker still there at 9 s.
 SHUTDOWN_SECONDS = 6.0
 GRACEFUL_TIMEOUT_SECONDS = 9
-# Each waiting connection may hold a request of up to about 1 MiB in memory.
-WORKER_CONNECTIONS = 100
+# Connections the worker holds at once (gunicorn's default): past it, new ones wait in
+# the kernel's backlog.
+WORKER_CONNECTIONS = 1000
+# Connections waiting for their request at once; each may hold up to about 1 MiB. One more
+# evicts the one open longest (a finished one lingering first): a flood of idle or
+# stalled connections is old by the time a client arrives, so it cannot lock one out.
+WAITING_CONNECTIONS = 200
 SWEEP_SECONDS = 0.25
 # The characters an HTTP method (a token) may start with: anything else (TLS, binary)
 # cannot be a request, and is refused on its first byte.
@@ -65,11 +71,14 @@ TOKEN_BYTES = frozenset(
 REASONS = {
     400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large",
     414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 501: "Not Implemented",
+    500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
 }  # fmt: skip
 MALFORMED_HEADERS = (
     "are malformed or ambiguous (a header given twice, Content-Length with Transfer-Encoding, ...)"
 )
+
+# A line feed without its carriage return, in a head: HTTP/1.1 lines end in CRLF.
+BARE_LF = re.compile(rb"(?<!\r)\n")
 
 _shutdown_hooks: list[Callable[[], None]] = []
 
@@ -164,11 +173,16 @@ class Framing:
         if data[0] not in TOKEN_BYTES:
             raise Refused(400, "request", "is not an HTTP/1.1 request")
         line_end = data.find(b"\r\n", 0, LIMIT_REQUEST_LINE + 2)
+        bare_lf = data.find(b"\n", 0, LIMIT_REQUEST_LINE + 2)
+        if bare_lf >= 0 and (line_end < 0 or bare_lf < line_end + 1):
+            raise Refused(400, "request line", "must end in CRLF")
         if line_end < 0:
             if len(data) > LIMIT_REQUEST_LINE:
                 raise Refused(414, "request line", f"is longer than {LIMIT_REQUEST_LINE} bytes")
             return False
         head_end = data.find(b"\r\n\r\n", line_end)
+        if BARE_LF.search(data, line_end + 2, len(data) if head_end < 0 else head_end + 2):
+            raise Refused(400, "headers", "must each end in CRLF")
         if head_end < 0 and len(data) <= LIMIT_HEAD_BYTES:
             return False
         if head_end < 0 or head_end > LIMIT_HEAD_BYTES:
@@ -224,7 +238,9 @@ class Framing:
 class Connection:
     """One client connection while this worker holds it."""
 
-    __slots__ = ("client", "closed", "data", "deadline", "framing", "lingering", "server", "sock")
+    __slots__ = (
+        "client", "closed", "data", "deadline", "framing", "lingering", "opened", "server", "sock",
+    )  # fmt: skip
 
     def __init__(self, sock: socket.socket, client: Any, server: Any, idle_seconds: float) -> None:
         self.sock, self.client, self.server = sock, client, server
@@ -232,6 +248,7 @@ class Connection:
         self.framing = Framing()
         self.deadline = time.monotonic() + idle_seconds
         self.lingering = False
+        self.opened = time.monotonic()
         self.closed = False
 
 
@@ -318,7 +335,23 @@ class BoundedWorker(ThreadWorker):
         sock.setblocking(False)
         conn = Connection(sock, client, listener.getsockname(), NEW_CONNECTION_IDLE_SECONDS)
         self._wait(conn)
+        if len(self._waiting) > WAITING_CONNECTIONS:
+            self._evict()
         return True
+
+    def _evict(self) -> None:
+        """Make room: drop the connection open longest, one lingering after its answer first.
+
+        Not "an idle one first": a client's new connection is idle until its bytes are
+        read, and would be the one dropped whenever stalled senders held every place.
+        """
+        lingering = [c for c in self._waiting if c.lingering]
+        victim = min(lingering or self._waiting, key=lambda conn: conn.opened)
+        if victim.data and not victim.lingering:
+            log.warning("request refused by the server: too many connections waiting (503)")
+            busy = Refused(503, "server", "has too many connections waiting; try again")
+            self._send_now(victim, refusal_bytes(busy, "Retry-After: 1\r\n"))
+        self._close(victim)
 
     def _wait(self, conn: Connection) -> None:
         self._waiting.add(conn)

@@ -85,6 +85,8 @@ MALFORMED = {
     "an unknown transfer coding": (_post(f"Transfer-Encoding: {MARKER.lower()}\r\n", b"{}"), 501, "Transfer-Encoding"),
     "a folded header": (_post(f"X-A: 1\r\n  {MARKER}\r\nContent-Length: 2\r\n", b"{}"), 400, "headers"),
     "a body past 1 MiB": (_post("Content-Length: 2000000\r\n", MARKER.encode()), 413, "body"),
+    "LF line endings": (f"GET /{MARKER} HTTP/1.1\nHost: fn\n\n".encode(), 400, "request line"),
+    "a header ending in a bare LF": (_post(f"X-A: {MARKER}\nContent-Length: 2\r\n", b"{}"), 400, "headers"),
     "a short chunked body": (_post("Transfer-Encoding: chunked\r\n", b"5\r\n{}"), 408, "request"),
 }  # fmt: skip
 
@@ -128,6 +130,51 @@ def test_stalled_senders_do_not_keep_a_healthy_client_waiting(served) -> None:
             assert answer.status_code == 200, answer.text
             assert requests.get(served.url, timeout=1).status_code == 200
     finally:
+        for sock in held:
+            sock.close()
+
+
+@pytest.mark.parametrize("every", [2, 1], ids=["half idle, half stalled", "all stalled"])
+def test_a_flood_of_connections_cannot_lock_a_client_out(served, every) -> None:
+    """300 connections, more than the worker lets wait (200), then a client."""
+    port = _port(served.url)
+    stalled = _post("Content-Length: 100\r\n", b"{")
+    held = []
+    try:
+        for i in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if i % every == 0:
+                sock.sendall(stalled)
+            held.append(sock)
+        answer = requests.post(served.url, json=SAMPLE_RECORD, timeout=1)
+        assert answer.status_code == 200, answer.text
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_when_only_stalled_senders_wait_the_longest_waiting_is_refused(served) -> None:
+    port = _port(served.url)
+    stalled = _post("Content-Length: 100\r\n", b"{")
+    first = socket.create_connection(("127.0.0.1", port), timeout=5)
+    first.sendall(stalled)
+    # Answered after the server has read the stall above (it arrived first): the first
+    # connection now holds a request begun, and is the oldest.
+    assert requests.post(served.url, json=SAMPLE_RECORD, timeout=1).status_code == 200
+    held = []
+    try:
+        for _ in range(200):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(stalled)
+            held.append(sock)
+        answer = first.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:100]
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"Retry-After: 1" in head
+        assert json.loads(body)["error"]["field"] == "server"
+        assert requests.post(served.url, json=SAMPLE_RECORD, timeout=1).status_code == 200
+    finally:
+        first.close()
         for sock in held:
             sock.close()
 
