@@ -3,9 +3,11 @@
 Nothing read from a store runs before it is checked. A model file is parsed by a
 reader that can import nothing (``artifacts.ModelFile.read``), and the pickled
 scikit-learn pipeline inside it is unpickled only when the file's sha256 matched a
-reference held outside the store: the deployed revision's pin, the training run's own
-output, or a store on the user's own disk. The fast path (``heartml.linear``) needs
-no unpickling at all, so it is what serves and what the gate scores.
+reference held outside the store: the deployed revision's pin, or the training run's
+own output. A store's own pointer is never that reference, a folder on the user's
+disk included (it may be shared, mounted or synced). The fast path (``heartml.linear``)
+needs no unpickling at all, so it is what serves and what the gate scores; without a
+pin, a version without one is refused.
 
 Which file serves: with a pin (``SERVED_RUN_ID`` and ``SERVED_MODEL_SHA256``, set by
 the deploy), ``models/latest.joblib`` if its sha256 is the pinned one, else the pinned
@@ -50,7 +52,7 @@ from heartml.features import (
     class_1_is_disease,
 )
 from heartml.linear import LinearScorer
-from heartml.store import LocalStore, Store
+from heartml.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -284,8 +286,8 @@ def load_from_store(store: Store, pin: Pin | None = None) -> LoadedModel:
     The reference is ``pin`` (the deployed revision's) or, without one, the store's
     pointer to the promoted version. ``models/latest.joblib`` is read first, as the
     tutorial's function did, and served if it hashes to the reference; otherwise the
-    referenced archived version is. The pipeline may be unpickled only under a pin
-    or from a store on the local disk: a bucket's own pointer is no outside reference.
+    referenced archived version is. The pipeline may be unpickled only under a pin:
+    a store's own pointer, a bucket's or a folder's, is no outside reference.
     Raises ObjectNotFound when the store has no model yet, ModelLoadError otherwise.
     """
     latest = store.read_bytes(registry.LATEST_MODEL_KEY)
@@ -316,7 +318,7 @@ def load_from_store(store: Store, pin: Pin | None = None) -> LoadedModel:
             )
         notes.append(f"{registry.LATEST_MODEL_KEY} is not {what} {reference.run_id}: serving {key}")
         log.warning(notes[-1])
-    verified = pin is not None or isinstance(store, LocalStore)
+    verified = pin is not None
     model = model_from_bytes(data, store.url(key), verified=verified)
     if model.run_id != reference.run_id:
         raise ModelLoadError(

@@ -22,7 +22,7 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from heartml import registry
+from heartml import monitoring, registry, traffic
 from heartml.artifacts import MODEL_FORMAT, metrics_json
 from heartml.features import LABEL_CODING
 from heartml.serving import installed_sklearn
@@ -71,11 +71,18 @@ def forged_model_file(marker: Path) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def good_store(gcs_emulator, tmp_path_factory) -> tuple[str, dict, Path]:
-    """A bucket prefix holding one honestly trained and promoted version."""
+@pytest.fixture(scope="module", params=["bucket", "folder"])
+def good_store(request, gcs_emulator, tmp_path_factory) -> tuple[str, dict, Path]:
+    """A bucket prefix, or a folder, holding one honestly trained and promoted version.
+
+    A folder is no more trusted than a bucket: it may be shared, mounted or synced, and
+    its own pointer is no reference held outside it.
+    """
     work = tmp_path_factory.mktemp("good")
-    uri = f"gs://{BUCKET}/planted-{uuid.uuid4().hex[:8]}"
+    if request.param == "bucket":
+        uri = f"gs://{BUCKET}/planted-{uuid.uuid4().hex[:8]}"
+    else:
+        uri = str(work / "store")
     metrics = publish_once(uri, work, "good-1")
     return uri, metrics, work
 
@@ -213,4 +220,23 @@ def test_the_dashboard_shows_the_store_without_loading_a_model(planted, monkeypa
     app.run()
     assert not app.exception, app.exception
     assert app.subheader[0].value == f"Promoted: {FORGED_RUN}"
+    assert not marker.exists()
+
+
+def test_the_monitor_refuses_the_forged_live_model_in_one_line(planted, tmp_path) -> None:
+    store, _, marker, _ = planted
+    window = {
+        "format": monitoring.FORMAT, "run_id": FORGED_RUN, "instance": "i-1",
+        "start": "2026-12-01T08:00:00Z", "end": "2026-12-01T08:10:00Z", "reason": "due",
+        "requests": 1, "records": 1, "count_only": True, "errors": {},
+    }  # fmt: skip
+    sink = open_store(tmp_path / "sink")
+    traffic.collect([json.dumps({"logger": "heartml.monitoring", "monitoring": window})], sink)
+    result = call_step(
+        "monitor", "--from", sink.uri, "--since", "2026-11-01",
+        "--report-dir", str(tmp_path / "out"), PIPELINE_STORE=store.uri,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "refusing to unpickle the pipeline" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not marker.exists()
