@@ -1,22 +1,32 @@
-"""Calls to GitHub and Slack: retried with backoff inside a time budget no call outlasts.
+"""Every outside HTTP call: one request and its whole answer inside a wall-clock deadline.
 
-One home for the outside HTTP calls the pipeline makes (the event consumers' dispatch
-and alert, the pull-request comment). No message quotes a URL's path (a webhook's
-secret) or a header (a token).
+One home for the calls the pipeline makes to others (the event consumers' dispatch
+and alert, the pull-request comment, the monitor's alert, ``check_deploy`` and the
+dashboard asking the deployed function). ``requests``' own timeout is per socket read
+and restarts with every byte, so a downstream that drips its answer never trips it:
+``exchange`` runs each call on its own daemon thread and, at the deadline, shuts the
+call's sockets down, so an abandoned call ends at once, holds no thread another call
+needs and never delays the process's exit. No message quotes a URL's path (a
+webhook's secret) or a header (a token).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import re
+import socket
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from heartml import config
 from heartml.errors import DownstreamRefused, DownstreamUnavailable
@@ -62,34 +72,32 @@ def send_json(
 ) -> requests.Response:
     """Send a JSON request (GET with no body) with retries; return the final answer.
 
-    Retried: refused connections, timeouts, 5xx, 429 and GitHub's rate-limit 403, waiting
-    at least what a ``Retry-After`` asks. Any other 4xx is returned at once (a retry
-    cannot fix it). Raises DownstreamUnavailable when every attempt failed or the time
-    budget would run out (the event goes back to Eventarc, which redelivers), and
-    DownstreamRefused when the call cannot be made as configured. No message quotes the
-    URL's path (a webhook's secret) or a header (a token).
+    Retried: refused connections, timeouts, answers that did not arrive whole in time,
+    5xx, 429 and GitHub's rate-limit 403, waiting at least what a ``Retry-After`` asks.
+    Any other 4xx is returned at once (a retry cannot fix it). Raises
+    DownstreamUnavailable when every attempt failed or the time budget ran out (the
+    event goes back to Eventarc, which redelivers), and DownstreamRefused when the call
+    cannot be made as configured or the answer is too large to be one we expect.
     """
     deadline = time.monotonic() + policy.budget
-    problem = "no attempt made"
+    problem, attempt = "no attempt made", 0
     for attempt in range(1, policy.attempts + 1):
         wait = 0.0
+        left = deadline - time.monotonic()
         try:
-            left = deadline - time.monotonic()
-            timeout = max(0.1, min(policy.timeout, left))
-            call = _CALLS.submit(
-                requests.request, method, url, json=body, headers=headers, timeout=timeout
+            response = exchange(
+                method, url, body=body, headers=headers, seconds=max(0.1, min(policy.timeout, left))
             )
-            # A per-read timeout restarts with every byte; the budget must not.
-            response = call.result(timeout=max(0.1, left))
             if not _retryable(response):
                 return response
             problem = f"HTTP {response.status_code}"
             wait = _retry_after(response)
+        except NoCompleteAnswer as exc:
+            problem = str(exc)  # a dripping or silent downstream
+        except AnswerTooLarge as exc:
+            raise DownstreamRefused(f"{host(url)} {exc}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = type(exc).__name__
-        except FuturesTimeout:
-            problem = "no complete answer within the time budget"  # a dripping downstream
-            break
         except requests.TooManyRedirects:
             raise DownstreamRefused(f"{host(url)} redirects in a loop") from None
         except (requests.RequestException, ValueError) as exc:  # bad URL, header or token
@@ -107,9 +115,172 @@ def send_json(
     raise DownstreamUnavailable(f"{host(url)} unavailable after {attempt} attempt(s): {problem}")
 
 
-# Calls run here so that the caller can stop waiting at the deadline; a call left behind
-# ends at its own read timeout, which is never longer than the budget.
-_CALLS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="downstream")
+# GitHub redirects a renamed repository's API calls once; more hops than this is a loop,
+# found fast (requests' own limit, 30, would spend a short budget on going round).
+MAX_REDIRECTS = 5
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a page of 100 GitHub comments of 65,536 characters fits
+
+
+class NoCompleteAnswer(requests.Timeout):
+    """The answer did not arrive whole within the call's wall-clock deadline."""
+
+
+class AnswerTooLarge(requests.RequestException):
+    """The answer was longer than any the pipeline expects (``MAX_ANSWER_BYTES``)."""
+
+
+def exchange(
+    method: str,
+    url: str,
+    *,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    seconds: float,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> requests.Response:
+    """One request, redirects followed, and its whole answer (read) within ``seconds``.
+
+    Raises NoCompleteAnswer at the deadline, bytes dripping or not, AnswerTooLarge past
+    ``max_bytes``, and whatever ``requests`` raised for the call otherwise.
+    """
+    call = _Call()
+    worker = threading.Thread(
+        target=call.run,
+        args=(method, url, body, headers or {}, seconds, max_bytes),
+        name="downstream",
+        daemon=True,  # an abandoned call must never hold the process's exit
+    )
+    worker.start()
+    if not call.finished.wait(seconds):
+        call.cut_off()
+        raise NoCompleteAnswer(f"no complete answer within {seconds:.1f} s")
+    if call.error is not None:
+        raise call.error
+    assert call.response is not None
+    return call.response
+
+
+_current = threading.local()  # the _Call whose thread this is, for the connections it opens
+
+
+class _Call:
+    """One exchange's outcome and the sockets it opened, so that its deadline can cut them.
+
+    Each connection's socket is tracked as a duplicate descriptor: shutting that down ends
+    the connection for every holder (the plain socket, or the TLS socket built on it,
+    mid-handshake or not), and the duplicate keeps the descriptor from being reused by
+    anything else until this call has finished.
+    """
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self.response: requests.Response | None = None
+        self.error: BaseException | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._cut = self._closed = False
+
+    def track(self, sock: socket.socket) -> None:
+        duplicate = sock.dup()
+        with self._lock:
+            if self._closed:
+                duplicate.close()
+                return
+            self._sockets.append(duplicate)
+            if self._cut:
+                _shut(duplicate)
+
+    def cut_off(self) -> None:
+        with self._lock:
+            self._cut = True
+            if not self._closed:
+                for sock in self._sockets:
+                    _shut(sock)
+
+    def run(
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        seconds: float,
+        max_bytes: int,
+    ) -> None:
+        _current.call = self
+        try:
+            with requests.Session() as session:
+                session.max_redirects = MAX_REDIRECTS
+                for prefix in ("http://", "https://"):
+                    session.mount(prefix, _TrackedAdapter())
+                response = session.request(
+                    method, url, json=body, headers=headers, timeout=seconds, stream=True
+                )
+                with response:
+                    content = bytearray()
+                    for chunk in response.iter_content(64 * 1024):
+                        content += chunk
+                        if len(content) > max_bytes:
+                            raise AnswerTooLarge(f"answered more than {max_bytes:,} bytes")
+                response._content = bytes(content)  # read here, inside the deadline
+            self.response = response
+        except BaseException as exc:  # handed to the caller, who decides
+            self.error = exc
+        finally:
+            with self._lock:
+                self._closed = True
+                for sock in self._sockets:
+                    sock.close()
+            self.finished.set()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the other side
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _track(sock: socket.socket) -> None:
+    call = getattr(_current, "call", None)
+    if call is not None:
+        call.track(sock)
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _track(sock)
+        return sock
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _track(sock)
+        return sock
+
+
+class _TrackedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedTLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+_TRACKED_POOLS = {"http": _TrackedPool, "https": _TrackedTLSPool}
+
+
+class _TrackedAdapter(HTTPAdapter):
+    """requests' adapter, opening connections whose sockets the call can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _TRACKED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS keeps its own connections
+            manager.pool_classes_by_scheme = _TRACKED_POOLS
+        return manager
 
 
 def _retryable(response: requests.Response) -> bool:
@@ -134,7 +305,35 @@ def _retry_after(response: requests.Response) -> float:
 
 def host(url: str) -> str:
     """Name a downstream by scheme and host only: for a webhook the path is the secret."""
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or not parts.scheme or not parts.hostname:
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        hostname = parts.hostname if parts is not None else None
+    except ValueError:  # "http://[::1": an unclosed IPv6 literal
+        parts = hostname = None
+    if parts is None or not parts.scheme or not hostname:
         return "the configured URL"
-    return f"{parts.scheme}://{parts.hostname}"
+    return f"{parts.scheme}://{hostname}"
+
+
+# What a credential looks like when a server echoes one: an Authorization scheme and its
+# value, a JWT (identity tokens are), a GitHub, Slack, Google or AWS token, any long key.
+_CREDENTIAL = re.compile(
+    r"(?i)\b(?:(?:bearer|basic|token)\s+)+\S+"
+    r"|eyJ[\w-]{4,}\.[\w-]{4,}\.?[\w-]*"
+    r"|\b(?:gh[pousr]_|github_pat_|xox[abprs]-|ya29\.|AKIA)[\w.-]+"
+    r"|[A-Za-z0-9+/_=-]{40,}"
+)
+
+
+def server_text(text: Any, limit: int = 200, secrets: tuple[str, ...] = ()) -> str:
+    """Text a server sent, fit for a log line: credentials stripped, cut, quoted as data.
+
+    Quoted with ``ascii()``: no newline or control character survives, so the text can
+    never start a line of its own (a workflow command) or pass for our own words.
+    """
+    shown = str(text)[: limit * 4]
+    for secret in secrets:
+        if secret:
+            shown = shown.replace(secret, "[redacted]")
+    shown = _CREDENTIAL.sub("[redacted]", shown)
+    return ascii(shown[:limit] + ("…" if len(shown) > limit else ""))

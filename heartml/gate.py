@@ -17,6 +17,7 @@ which answers that way whatever its label coding. Scoring needs no scikit-learn
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,11 @@ import pandas as pd
 
 from heartml import artifacts, config, model_card, registry, scores, serving
 from heartml.dataset import read_evaluation
-from heartml.errors import ConfigError, ModelLoadError, ObjectNotFound
+from heartml.errors import ModelLoadError, ObjectNotFound
 from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES
-from heartml.store import Store
+from heartml.store import Store, parse_stored
+
+log = logging.getLogger(__name__)
 
 CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
 # The behavioural checks probe properties of the model, not of the data: a sample of
@@ -424,30 +427,41 @@ def judge_trained(
     card = model_card.build(
         metrics, candidate.scorer.params if candidate.scorer is not None else None, keys
     )
-    live_id, live_card = live_card_of(store)
+    live_id, live_card, card_problem = live_card_of(store)
     if live_id is not None:
         card["live_run_id"] = live_id
         card["differences_from_live"] = (
             None if live_card is None else model_card.differences(card, live_card)
         )
+        if card_problem:
+            card["live_card_problem"] = card_problem
     artifacts.save_card(artifacts_dir, card, model_card.render(card))
     return verdict, model_bytes, metrics
 
 
-def live_card_of(store: Store) -> tuple[str | None, dict[str, Any] | None]:
-    """The live version's run id and model card (None for a version archived without one).
+def live_card_of(store: Store) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """The live version's run id, its model card, and why the card is not compared, if not.
 
-    Only parsed as JSON, never executed; what reaches a report is cut to short, inert cells.
+    The card is None for a version archived without one, or one that is malformed (the
+    third value names the field). Only parsed as JSON, never executed, and checked field by
+    field (``model_card.live_card_problem``); what reaches a report is cut to inert cells.
     """
-    pointer = registry.live_pointer(store)
-    if not pointer or not isinstance(pointer.get("run_id"), str):
-        return None, None
-    run_id = pointer["run_id"]
+    run_id = registry.live_run_id(store)  # the pointer's run id, checked like any other
+    if run_id is None:
+        return None, None, None
+    key = registry.card_keys(run_id)["json"]
     try:
-        card = json.loads(store.read_bytes(registry.card_keys(run_id)["json"]))
-    except (ObjectNotFound, ValueError, ConfigError):
-        return run_id, None
-    return run_id, card if isinstance(card, dict) else None
+        card = parse_stored(store.read_bytes(key))
+    except ObjectNotFound:
+        return run_id, None, None
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = f"not JSON: {exc}"[:120]
+    else:
+        problem = model_card.live_card_problem(card)
+        if problem is None:
+            return run_id, card, None
+    log.warning("%s is malformed (%s): compared without it", store.url(key), problem)
+    return run_id, None, problem
 
 
 def data_checks_summary(validation_report: dict[str, Any]) -> dict[str, Any]:

@@ -279,7 +279,7 @@ def lineage(m: dict[str, Any], store: Store) -> list[tuple[str, str]]:
     run_id = str(m.get("run_id"))
     return [
         ("dataset", f"{dataset.get('rows', '?')} rows, sha256 {_text(sha) or 'unknown'}"),
-        ("archived data", store.url(registry.dataset_key(sha)) if sha else "not archived"),
+        ("archived data", _archived_data(store, sha)),
         ("code", code),
         ("parameters", ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "unknown"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "unknown"),
@@ -290,6 +290,15 @@ def lineage(m: dict[str, Any], store: Store) -> list[tuple[str, str]]:
         ("metrics", store.url(registry.metrics_key(run_id))),
         ("model card", store.url(registry.card_keys(run_id)["markdown"])),
     ]
+
+
+def _archived_data(store: Store, sha: str) -> str:
+    if not sha:
+        return "not archived"
+    try:
+        return store.url(registry.dataset_key(sha))
+    except ConfigError:
+        return "not archived: the recorded sha256 is not one"
 
 
 def model_card_text(m: dict[str, Any], store: Store) -> str:
@@ -324,9 +333,11 @@ def served_version(url: str, token: str = "", timeout: float = 5.0) -> dict[str,
     """
     import requests
 
+    from heartml.downstream import exchange, server_text
+
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = requests.get(url, headers=headers, timeout=timeout)
+        response = exchange("GET", url, headers=headers, seconds=timeout)
         body = response.json()
     except (requests.RequestException, ValueError) as exc:
         return {"error": f"cannot ask {url}: {type(exc).__name__}"}
@@ -337,5 +348,6 @@ def served_version(url: str, token: str = "", timeout: float = 5.0) -> dict[str,
         message = ((body.get("error") or {}) if isinstance(body.get("error"), dict) else {}).get(
             "message"
         )
-        return {"error": f"{url} answered {response.status_code}: {message or 'no model'}"}
+        shown = server_text(message, 200, (token,)) if message else "no model"
+        return {"error": f"{url} answered {response.status_code}: {shown}"}
     return {"run_id": model.get("run_id"), "sha256": model.get("sha256"), "file": model.get("file")}

@@ -138,6 +138,58 @@ def _shown(value: Any) -> str:
     return text[:100]
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """A value a card field could hold: a scalar, or a short flat list or map of scalars."""
+    if isinstance(value, str):
+        return len(value) <= 1000
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, list):
+        return len(value) <= 100 and all(isinstance(v, _PLAIN) for v in value)
+    if isinstance(value, dict):
+        return len(value) <= 100 and all(
+            isinstance(k, str) and isinstance(v, _PLAIN) for k, v in value.items()
+        )
+    return False
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, float | int) and not isinstance(value, bool)
+
+
+def _ratio_row_problem(row: Any) -> bool:
+    if not isinstance(row, dict) or not isinstance(row.get("feature"), str):
+        return True
+    codes, per_sd = row.get("codes"), row.get("per_sd")
+    if codes is not None and not (
+        isinstance(codes, dict) and len(codes) <= 100 and all(map(_number, codes.values()))
+    ):
+        return True
+    return per_sd is not None and not _number(per_sd)
+
+
+def live_card_problem(card: Any) -> str | None:
+    """The first field of a card read from the store that no gate could have written, or None.
+
+    A live card is someone else's JSON: only a card whose compared fields are plain values
+    and whose odds ratios are rows of numbers is compared, so no shape of it can crash a gate.
+    """
+    if not isinstance(card, dict):
+        return "the card (not a JSON object)"
+    for _, path in COMPARED_FIELDS:
+        if not _plain(_at(card, path)):
+            return ".".join(path)
+    ratios = card.get("odds_ratios")
+    if ratios is not None and (
+        not isinstance(ratios, list) or len(ratios) > 200 or any(map(_ratio_row_problem, ratios))
+    ):
+        return "odds_ratios"
+    return None
+
+
 def differences(card: dict[str, Any], live: dict[str, Any] | None) -> list[dict[str, str]]:
     """Each compared field where this version's card differs from the live version's.
 
@@ -299,7 +351,12 @@ def render(card: dict[str, Any]) -> str:
     if card.get("live_run_id") is not None:
         live_id = _shown(card.get("live_run_id"))
         lines += ["", f"## Against the live card ({live_id})", ""]
-        if against is None:
+        if card.get("live_card_problem"):
+            lines.append(
+                f"{live_id}'s model card is malformed ({_shown(card['live_card_problem'])}): "
+                "not compared."
+            )
+        elif against is None:
             lines.append(f"{live_id} was archived without a model card.")
         elif against:
             lines += ["| | this version | live |", "| --- | --- | --- |"]

@@ -37,7 +37,12 @@ def find_report_comment(
         url = f"{api}/repos/{repository}/issues/{number}/comments?per_page=100&page={page}"
         response = send_json("GET", url, None, github_headers(token), policy)
         _raise_for(response.status_code, "list the pull request's comments", api)
-        comments: Any = response.json()
+        try:
+            comments: Any = response.json()
+        except ValueError:  # a proxy's HTML page, an empty 200
+            raise DownstreamRefused(
+                f"{host(api)} answered the comment list with something that is not JSON"
+            ) from None
         if not isinstance(comments, list):
             raise DownstreamRefused(f"{host(api)} answered a comment list that is not a list")
         for comment in comments:
@@ -45,7 +50,10 @@ def find_report_comment(
                 continue
             user = comment.get("user") if isinstance(comment.get("user"), dict) else {}
             if user.get("type") == "Bot" and MARKER in str(comment.get("body", "")):
-                return int(comment["id"])
+                found = comment.get("id")
+                if type(found) is int and found > 0:
+                    return found
+                log.warning("a report comment on #%d has no usable id: a new one is made", number)
         if len(comments) < 100:
             return None
     return None

@@ -37,7 +37,7 @@ from heartml.errors import (
     PipelineError,
     RollbackError,
 )
-from heartml.store import Store
+from heartml.store import Store, parse_stored
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,17 @@ def card_keys(run_id: str) -> dict[str, str]:
     return {"json": f"{base}.json", "markdown": f"{base}.md"}
 
 
-def dataset_key(sha256: str) -> str:
-    """Return the key of an archived training dataset, named by its content."""
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+
+def dataset_key(sha256: object) -> str:
+    """Return the key of an archived training dataset, named by its content.
+
+    The sha256 is read back from stored metrics, so it is checked like a run id: only
+    64 lower-case hex digits may become part of a key (never ``../``).
+    """
+    if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
+        raise ConfigError(f"dataset sha256 {ascii(sha256)[:60]} is not 64 hex digits")
     return f"datasets/{sha256}.csv"
 
 
@@ -243,7 +252,7 @@ def read_metrics(store: Store, run_id: str) -> dict[str, Any]:
     """Return an archived version's metrics record; PipelineError if it is not a sound one."""
     key = metrics_key(run_id)
     try:
-        record = json.loads(store.read_bytes(key))
+        record = parse_stored(store.read_bytes(key))
     except ValueError as exc:
         raise PipelineError(f"{store.url(key)} is not valid JSON: {exc}") from None
     problem = _record_problem(record, run_id)
@@ -356,7 +365,7 @@ def live_run_id(store: Store) -> str | None:
 def live_pointer(store: Store) -> dict[str, Any] | None:
     """Return ``latest.json`` (which version is promoted, when and why), or None."""
     try:
-        pointer = json.loads(store.read_bytes(LATEST_POINTER_KEY))
+        pointer = parse_stored(store.read_bytes(LATEST_POINTER_KEY))
     except (ObjectNotFound, ValueError):
         return None
     return pointer if isinstance(pointer, dict) else None
@@ -372,9 +381,14 @@ def live_training_dataset(store: Store) -> tuple[str, bytes] | None:
     except (ObjectNotFound, PipelineError):
         return None
     sha = dataset.get("sha256") if isinstance(dataset, dict) else None
-    if not isinstance(sha, str) or not store.exists(dataset_key(sha)):
+    try:
+        key = dataset_key(sha)
+    except ConfigError as exc:
+        log.warning("%s: %s; no drift reference", store.url(metrics_key(live)), exc)
         return None
-    return live, store.read_bytes(dataset_key(sha))
+    if not store.exists(key):
+        return None
+    return live, store.read_bytes(key)
 
 
 def previous_version(store: Store) -> str:

@@ -14,17 +14,35 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from heartml.errors import ConfigError, ObjectExists, ObjectNotFound, StoreError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+MAX_STORED_JSON_BYTES = 16 * 1024 * 1024  # a month of one day's windows is ~1 MB
+
+
+def parse_stored(data: bytes) -> Any:
+    """JSON read from a store, as data: any way it fails to parse is a ValueError.
+
+    Whoever can write the store can write anything: nesting deep enough to exhaust the
+    parser's recursion, or an object large enough to exhaust memory, is refused as
+    malformed like any other bad JSON, so one except clause covers every reader.
+    """
+    if len(data) > MAX_STORED_JSON_BYTES:
+        raise ValueError(f"larger than {MAX_STORED_JSON_BYTES:,} bytes")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a record") from None
 
 
 class Store(ABC):

@@ -23,7 +23,7 @@ from typing import Any
 from heartml import monitoring
 from heartml.errors import ObjectExists, ObjectNotFound
 from heartml.features import FEATURES
-from heartml.store import Store
+from heartml.store import Store, parse_stored
 
 # What Cloud Functions (2nd gen, on Cloud Run) logs a function's stdout as.
 LOG_ID = "run.googleapis.com/stdout"
@@ -106,7 +106,7 @@ def read_windows(
         if hour is None or (since is not None and hour < since.replace(minute=0, second=0)):
             continue
         try:
-            entries = [json.loads(line) for line in store.read_bytes(key).splitlines() if line]
+            entries = [parse_stored(line) for line in store.read_bytes(key).splitlines() if line]
         except (ValueError, UnicodeDecodeError):
             problems.append(f"{store.url(key)} is not JSON lines: skipped")
             continue
@@ -121,52 +121,74 @@ def read_windows(
             if insert_id and insert_id in seen:
                 continue
             seen.add(insert_id)
-            if not well_formed(window):
-                problems.append(f"{store.url(key)} holds a malformed window: skipped")
+            problem = window_problem(window)
+            if problem is not None:
+                problems.append(f"{store.url(key)} holds a malformed window ({problem}): skipped")
                 continue
             windows.append(window)
     return windows, problems
 
 
+# No window's count comes near this (a trillion records): a larger one is planted, and
+# summing it over a month of windows would overflow the 64-bit integers statistics use.
+MAX_WINDOW_COUNT = 2**40
+
+
+def _count(value: Any) -> bool:
+    """A whole count a window could hold (``type``, not ``isinstance``: no booleans)."""
+    return type(value) is int and 0 <= value <= MAX_WINDOW_COUNT
+
+
 def _counts(value: Any) -> bool:
-    """Bin names to non-negative whole counts (``type``, not ``isinstance``: no booleans)."""
+    """Bin names to whole counts a window could hold."""
     return (
         isinstance(value, dict)
-        and set(map(type, value)) <= {str}
-        and set(map(type, value.values())) <= {int}
-        and min(value.values(), default=0) >= 0
+        and len(value) <= 1000
+        and all(type(k) is str and len(k) <= 64 for k in value)
+        and all(_count(n) for n in value.values())
     )
 
 
 def well_formed(window: dict[str, Any]) -> bool:
-    """A window as the function writes it: a run id a version could have, whole counts, times.
+    """A window as the function writes it (``window_problem`` says which field is not)."""
+    return window_problem(window) is None
+
+
+def window_problem(window: dict[str, Any]) -> str | None:
+    """The first field of a stored window that no function could have written, or None.
 
     The bucket's text reaches reports and summaries, so a run id (and a revision) must be
-    one a version could have (letters, digits, '.', '_', '-'), and every count a
-    non-negative integer. A count-only window (fewer than k records) has no bins.
+    one a version could have (letters, digits, '.', '_', '-'), and every count a whole
+    number no larger than any real window holds. A count-only window (fewer than k
+    records) has no bins.
     """
     from heartml.registry import RUN_ID_PATTERN
 
     revision = window.get("revision", monitoring.LOCAL_REVISION)
-    head = (
-        isinstance(window.get("run_id"), str)
-        and RUN_ID_PATTERN.fullmatch(window["run_id"]) is not None
-        and isinstance(revision, str)
-        and RUN_ID_PATTERN.fullmatch(revision) is not None
-        and all(type(window.get(k)) is int and window[k] >= 0 for k in ("requests", "records"))
-        and all(_time(window.get(k)) is not None for k in ("start", "end"))
-    )
+    for name, value in (("run_id", window.get("run_id")), ("revision", revision)):
+        if not isinstance(value, str) or RUN_ID_PATTERN.fullmatch(value) is None:
+            return name
+    for name in ("requests", "records"):
+        if not _count(window.get(name)):
+            return name
+    for name in ("start", "end"):
+        if _time(window.get(name)) is None:
+            return name
     errors = window.get("errors", {} if window.get("count_only") is True else None)
-    head = head and isinstance(errors, dict) and all(_counts(c) for c in errors.values())
-    if not head or window.get("count_only") is True:
-        return head
+    if not isinstance(errors, dict) or not all(_counts(c) for c in errors.values()):
+        return "errors"
+    if window.get("count_only") is True:
+        return None
     probability = window.get("probability")
-    return (
-        isinstance(probability, list)
-        and all(type(n) is int and n >= 0 for n in probability)
-        and isinstance(window.get("features"), dict)
-        and all(_counts(c) for c in window["features"].values())
-    )
+    if not isinstance(probability, list) or not all(_count(n) for n in probability):
+        return "probability"
+    features = window.get("features")
+    if not isinstance(features, dict):
+        return "features"
+    for name, bins in features.items():
+        if not _counts(bins):
+            return f"features.{name}" if name in FEATURES else "features"
+    return None
 
 
 def _time(value: Any) -> datetime | None:
@@ -353,7 +375,7 @@ def act_on_drift(
     policy = policy or RetryPolicy.from_env()
     done: list[str] = []
     try:
-        last = json.loads(model_store.read_bytes(DRIFT_MARKER))
+        last = parse_stored(model_store.read_bytes(DRIFT_MARKER))
     except (ObjectNotFound, ValueError):
         last = {}
     if isinstance(last, dict) and last.get("run_id") == live["run_id"]:

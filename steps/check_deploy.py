@@ -3,7 +3,9 @@
 ``python -m steps.check_deploy --url URL --expect-run-id RUN_ID --expect-sha256 SHA256`` GETs the
 function (with ``FUNCTION_ID_TOKEN`` as a bearer token: the function is private) until
 it answers 200 or the time is up, and fails unless its served ``model.run_id`` and
-``model.sha256`` are the expected ones. The token is never printed.
+``model.sha256`` are the expected ones. Each call ends by the deadline however slowly
+the answer drips; the token is never printed, nor anything in the server's words that
+looks like a credential.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import requests
 
 from heartml import config
+from heartml.downstream import exchange, server_text
 from heartml.errors import PipelineError
 from steps._cli import run
 
@@ -31,10 +34,15 @@ def check_deploy(url: str, run_id: str, sha256: str, token: str, timeout: float)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline, wait, last = time.monotonic() + timeout, 1.0, "no answer"
     while True:
+        left = deadline - time.monotonic()
         try:
-            response = requests.get(url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
+            response = exchange(
+                "GET", url, headers=headers, seconds=max(0.1, min(REQUEST_TIMEOUT_SECONDS, left))
+            )
         except requests.RequestException as exc:
-            last = f"cannot reach it ({type(exc).__name__})"
+            last = f"cannot reach it ({type(exc).__name__}: {server_text(exc, 120, (token,))})"
+        except ValueError as exc:  # a URL requests cannot even parse
+            raise PipelineError(f"cannot call the function's URL: {type(exc).__name__}") from None
         else:
             if response.status_code in (401, 403):
                 raise PipelineError(
@@ -47,12 +55,13 @@ def check_deploy(url: str, run_id: str, sha256: str, token: str, timeout: float)
                     log.info("%s serves %s (model sha256 %s…)", url, run_id, sha256[:12])
                     return
                 raise PipelineError(
-                    f"{url} serves {served[0]!r} (sha256 {str(served[1])[:12]}…), "
+                    f"{url} serves {server_text(served[0], 80)} "
+                    f"(sha256 {server_text(served[1], 12)}…), "
                     f"not {run_id} (sha256 {sha256[:12]}…)"
                 )
             if response.status_code not in RETRYABLE:
                 raise PipelineError(f"{url} answered {response.status_code}")
-            last = f"it answered {response.status_code}: {_reason(response)}"
+            last = f"it answered {response.status_code}: {_reason(response, token)}"
         if time.monotonic() + wait > deadline:
             raise PipelineError(f"{url} did not serve {run_id} within {timeout:.0f} s: {last}")
         log.info("%s not ready (%s); trying again in %.0f s", url, last, wait)
@@ -63,14 +72,14 @@ def check_deploy(url: str, run_id: str, sha256: str, token: str, timeout: float)
 def _served(response: requests.Response) -> tuple[str | None, str | None]:
     try:
         model = response.json().get("model") or {}
-    except (ValueError, AttributeError):
+        return model.get("run_id"), model.get("sha256")
+    except (ValueError, AttributeError):  # not JSON, or not the object we documented
         return None, None
-    return model.get("run_id"), model.get("sha256")
 
 
-def _reason(response: requests.Response) -> str:
+def _reason(response: requests.Response, token: str) -> str:
     try:
-        return ascii(str(response.json()["error"]["message"])[:200])
+        return server_text(response.json()["error"]["message"], 200, (token,))
     except (ValueError, KeyError, TypeError):
         return "no reason given"
 

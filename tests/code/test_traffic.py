@@ -57,7 +57,7 @@ def test_bad_days_are_named_skipped_or_kept_apart(tmp_path) -> None:
     assert problems == [
         f"{store.url(traffic.sink_key(datetime(2026, 11, 28, 10, tzinfo=UTC)))} "
         "is not JSON lines: skipped",
-        f"{store.url(traffic.sink_key(eleven))} holds a malformed window: skipped",
+        f"{store.url(traffic.sink_key(eleven))} holds a malformed window (run_id): skipped",
     ]
     merged = traffic.merge(windows)
     assert set(merged) == {"v1", "v2"}  # another version's traffic is never mixed in

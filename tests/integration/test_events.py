@@ -158,7 +158,7 @@ def test_a_timeout_is_retried_within_a_bounded_time(dataset_function, gcs_uri, h
     open_store(gcs_uri).write_bytes("dataset.csv", DATASET.read_bytes())
     answer = deliver(dataset_function, finalize_event(gcs_uri, "dataset.csv", "evt-slow"))
     assert answer.status_code == 500
-    assert "unavailable after 3 attempt(s): ReadTimeout" in dataset_function.log()
+    assert "unavailable after 3 attempt(s): no complete answer within" in dataset_function.log()
     # The stand-in is still sleeping through the attempts the function gave up on: let it
     # finish, or its late answers are logged in the next test's server log.
     deadline = time.monotonic() + 10
@@ -437,7 +437,7 @@ def test_a_dripping_downstream_cannot_hold_a_delivery_past_the_budget(tmp_path, 
         listener.close()
     assert answer.status_code == 500  # handed back for redelivery
     assert elapsed < 10, elapsed  # the drip alone would take 20 s
-    assert "no complete answer within the time budget" in function.log()
+    assert "no complete answer within" in function.log()
 
 
 def test_a_fresh_claim_hands_a_concurrent_delivery_back_and_a_stale_one_is_taken_over(
