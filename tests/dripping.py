@@ -50,7 +50,9 @@ class DrippingServer:
             self._threads.append(worker)
 
     def _drip(self, conn: socket.socket) -> None:
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        )
         body = b'{"model": {"run_id": "x"}, "padding": "' + b"." * 99_000
         with conn:
             conn.settimeout(5)
