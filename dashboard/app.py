@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from heartml import config, history, live_traffic, registry, traffic
+from heartml.markdown import cell
 from heartml.store import Store, open_store
 
 REFRESH_SECONDS = 60
@@ -51,13 +52,13 @@ def show_served(promoted: str) -> None:
         return
     served = history.served_version(url, config.get("FUNCTION_ID_TOKEN"))
     if "error" in served:
-        st.warning(f"Served: unknown ({served['error']})")
+        st.warning(f"Served: unknown ({cell(served['error'], 300)})")
     elif served["run_id"] == promoted:
-        st.success(f"Served: {served['run_id']} (the promoted version)")
+        st.success(f"Served: {cell(served['run_id'])} (the promoted version)")
     else:
         st.warning(
-            f"Served: {served['run_id']}, not the promoted {promoted}: the function was not "
-            "redeployed since (a rollback from a laptop, or a deploy that failed)."
+            f"Served: {cell(served['run_id'])}, not the promoted {cell(promoted)}: the function "
+            "was not redeployed since (a rollback from a laptop, or a deploy that failed)."
         )
 
 
@@ -67,17 +68,18 @@ def show_live(records: list[dict], pointer: dict | None) -> dict | None:
     live = next((m for m in records if m.get("run_id") == live_id), None)
     if live is None:
         st.warning(
-            f"The store names {live_id} as promoted, but its metrics are missing or unreadable."
+            f"The store names {cell(live_id)} as promoted, but its metrics are missing or "
+            "unreadable."
             if live_id
             else "No version is live yet."
         )
         return None
     before = registry.promoted_before(records, live)
-    st.subheader(f"Promoted: {live_id}")
+    st.subheader(f"Promoted: {cell(live_id)}")
     st.caption(
         f"trained {history.format_time(live.get('timestamp'))} · promoted "
         f"{history.format_time((pointer or {}).get('promoted_at')) or '?'} "
-        f"({(pointer or {}).get('reason', '?')})"
+        f"({cell((pointer or {}).get('reason', '?'))})"
         + (f" · compared with {before['run_id']}" if before is not None else "")
     )
     show_served(live_id)
@@ -121,7 +123,12 @@ def versions_view(store: Store, records: list[dict], pointer: dict | None) -> No
     held = history.held_back(records)
     if held:
         st.subheader("Held back by the gate")
-        st.markdown("\n".join(f"- **{h['run_id']}** ({h['trained']}): {h['why']}" for h in held))
+        st.markdown(
+            "\n".join(
+                f"- **{cell(h['run_id'])}** ({cell(h['trained'])}): {cell(h['why'], 400)}"
+                for h in held
+            )
+        )
 
     st.subheader("Scores per version")
     st.caption(
@@ -161,11 +168,11 @@ def versions_view(store: Store, records: list[dict], pointer: dict | None) -> No
     )
     # The pointer may name a version whose metrics are unreadable: then the newest one.
     chosen = next((m for m in records if m.get("run_id") == chosen_id), records[-1])
-    st.subheader(f"Lineage of {chosen['run_id']}")
+    st.subheader(f"Lineage of {cell(chosen['run_id'])}")
     facts = history.lineage(chosen, store)
     st.table({"": [name for name, _ in facts], "value": [value for _, value in facts]})
-    with st.expander(f"Model card of {chosen['run_id']}"):
-        # HTML in the card is shown as text (st.markdown's default): it comes from the store.
+    with st.expander(f"Model card of {cell(chosen['run_id'])}"):
+        # Rendered here from the card's JSON: every stored value is escaped on the way.
         st.markdown(history.model_card_text(chosen, store))
 
     if len(records) > 1:
@@ -199,7 +206,7 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
         "counts per bin only, never a patient's value"
     )
     for problem in problems:
-        st.warning(problem)
+        st.warning(cell(problem, 400))
     if not totals:
         st.info(
             f"No traffic windows in `{sink.uri}` since {since_day}. On Google Cloud the sink "

@@ -13,7 +13,8 @@ import pandas as pd
 from heartml import config, registry
 from heartml.errors import ConfigError, ObjectNotFound
 from heartml.features import label_coding_of, label_note
-from heartml.store import Store
+from heartml.markdown import cell
+from heartml.store import Store, parse_stored
 
 SCORES = ("val_acc", "roc_auc", "acc")
 # What each score measures, for tiles, axes and the compare view.
@@ -302,14 +303,25 @@ def _archived_data(store: Store, sha: str) -> str:
 
 
 def model_card_text(m: dict[str, Any], store: Store) -> str:
-    """A version's model card as Markdown, or a sentence saying why there is none."""
+    """A version's model card as Markdown, or a sentence saying why there is none.
+
+    Rendered from the card's JSON, never the stored Markdown: the renderer escapes each
+    value, so a card written into the bucket by someone else can neither link, mention
+    nor format. A card whose shape no gate wrote is named, not shown.
+    """
+    from heartml import model_card
+
     run_id = str(m.get("run_id"))
     try:
-        return store.read_bytes(registry.card_keys(run_id)["markdown"]).decode("utf-8", "replace")
+        card = parse_stored(store.read_bytes(registry.card_keys(run_id)["json"]))
+        return model_card.render(card)
     except ObjectNotFound:
-        return f"{run_id} was archived before model cards were written: it has none."
+        return f"{cell(run_id)} was archived before model cards were written: it has none."
     except ConfigError:
         return "this run id cannot name a model card."
+    # Any other failure is the card's shape (a renderer of our own JSON meets a stranger's).
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, UnicodeDecodeError):
+        return f"The stored model card of {cell(run_id)} is malformed: not shown."
 
 
 def _text(value: Any) -> str:

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from heartml.features import DIAGNOSES, LABEL, SPECS
+from heartml.markdown import cell, code, plain
 
 FORMAT = "heartml-model-card/1"
 
@@ -125,17 +126,8 @@ def _at(card: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _shown(value: Any) -> str:
-    """A card value as one short, inert table cell (a live card is read from the store)."""
-    if isinstance(value, float):
-        text = f"{value:.4f}"
-    elif isinstance(value, dict):
-        text = ", ".join(f"{k}={v}" for k, v in value.items())
-    elif isinstance(value, list):
-        text = ", ".join(map(str, value)) or "none"
-    else:
-        text = "—" if value is None else str(value)
-    text = "".join(c if c.isprintable() and c not in "|`<>[]" else " " for c in text)
-    return text[:100]
+    """A card value as short plain text for the card's JSON (``render`` escapes it)."""
+    return plain(value)[:100]
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -287,40 +279,44 @@ def _with_interval(score: dict[str, Any] | None) -> str:
 
 
 def render(card: dict[str, Any]) -> str:
-    """The card as Markdown, for people: the summary, the PR comment, the dashboard, the store."""
+    """The card as Markdown, for people: the summary, the PR comment, the dashboard, the store.
+
+    Every value from the card goes through ``heartml.markdown`` (a card may be read back
+    from the store): only this module's own words and numbers are Markdown.
+    """
     data, evaluation, gate = card["data"], card["evaluation"], card["gate"]
     confidence = evaluation.get("confidence")
-    level = f"{confidence:.0%}" if confidence else "95%"
+    level = f"{confidence:.0%}" if isinstance(confidence, float) else "95%"
     balance = data.get("label_balance") or {}
     lines = [
-        f"# Model card: {card['run_id']}",
+        f"# Model card: {cell(card['run_id'])}",
         "",
-        f"Trained {card.get('trained_at')}, commit `{str(card.get('git_commit'))[:12]}`, "
-        f"model sha256 `{str(card.get('model_sha256'))[:12]}`. Gate: "
-        + ("**passed**." if gate.get("passed") else "**held back**."),
+        f"Trained {cell(card.get('trained_at'))}, commit {code(card.get('git_commit'), 12)}, "
+        f"model sha256 {code(card.get('model_sha256'), 12)}. Gate: "
+        + ("**passed**." if gate.get("passed") is True else "**held back**."),
         "",
         "## Intended use",
-        *[f"- {line}" for line in card["intended_use"]],
+        *[f"- {cell(line, 400)}" for line in card["intended_use"]],
         "",
         "## Not intended for",
-        *[f"- {line}" for line in card["not_intended_use"]],
+        *[f"- {cell(line, 400)}" for line in card["not_intended_use"]],
         "",
         "## Data",
-        f"- dataset sha256 `{data.get('sha256')}`, {data.get('rows')} rows",
-        f"- label balance: {balance.get(DIAGNOSES[1], '—')} {DIAGNOSES[1]}, "
-        f"{balance.get(DIAGNOSES[0], '—')} {DIAGNOSES[0]} (`{LABEL}` as coded in the data)",
-        f"- duplicate rows: {data.get('duplicates', '—')} "
+        f"- dataset sha256 {code(data.get('sha256'))}, {cell(data.get('rows'))} rows",
+        f"- label balance: {cell(balance.get(DIAGNOSES[1], '—'))} {DIAGNOSES[1]}, "
+        f"{cell(balance.get(DIAGNOSES[0], '—'))} {DIAGNOSES[0]} (`{LABEL}` as coded in the data)",
+        f"- duplicate rows: {cell(data.get('duplicates', '—'))} "
         f"(share {_num(data.get('duplicate_share'))})",
         "- drift against "
         + (
-            f"{data['drift_reference']}'s data: {', '.join(data.get('drifted') or []) or 'none'}"
+            f"{cell(data['drift_reference'])}'s data: {cell(data.get('drifted') or 'none', 400)}"
             if data.get("drift_reference")
             else "the previous version: no reference (first version, or none archived)"
         ),
         "",
         "## Scores",
-        f"On {evaluation.get('rows')} evaluation rows ({evaluation.get('positives')} with heart "
-        f"disease) that the model never trained on, with {level} intervals:",
+        f"On {cell(evaluation.get('rows'))} evaluation rows ({cell(evaluation.get('positives'))} "
+        f"with heart disease) that the model never trained on, with {level} intervals:",
         "",
         "| score | value (interval) |",
         "| --- | --- |",
@@ -336,31 +332,35 @@ def render(card: dict[str, Any]) -> str:
     compared = card.get("compared_with")
     if compared:
         difference = compared.get("difference") or {}
-        lines += [f"Compared with live {compared['run_id']} on the same rows (candidate - live):"]
+        lines += [
+            f"Compared with live {cell(compared['run_id'])} on the same rows (candidate - live):"
+        ]
         for name in ("roc_auc", "val_acc"):
             part = difference.get(name) or {}
             interval = part.get("interval")
             shown = f" ({interval[0]:+.4f} to {interval[1]:+.4f})" if interval else ""
             lines.append(f"- {name} {part.get('difference', 0):+.4f}{shown}")
         lines.append("")
-    lines += [f"- {reason}" for reason in gate.get("reasons", [])]
-    lines += [f"- {note}" for note in gate.get("notes", [])]
+    lines += [f"- {cell(reason, 400)}" for reason in gate.get("reasons", [])]
+    lines += [f"- {cell(note, 400)}" for note in gate.get("notes", [])]
     if not gate.get("reasons") and not gate.get("notes"):
         lines.append("- every check passed")
     against = card.get("differences_from_live")
     if card.get("live_run_id") is not None:
-        live_id = _shown(card.get("live_run_id"))
+        live_id = cell(card.get("live_run_id"))
         lines += ["", f"## Against the live card ({live_id})", ""]
         if card.get("live_card_problem"):
             lines.append(
-                f"{live_id}'s model card is malformed ({_shown(card['live_card_problem'])}): "
+                f"{live_id}'s model card is malformed ({cell(card['live_card_problem'])}): "
                 "not compared."
             )
         elif against is None:
             lines.append(f"{live_id} was archived without a model card.")
         elif against:
             lines += ["| | this version | live |", "| --- | --- | --- |"]
-            lines += [f"| {d['field']} | {d['this']} | {d['live']} |" for d in against]
+            lines += [
+                f"| {cell(d['field'])} | {cell(d['this'])} | {cell(d['live'])} |" for d in against
+            ]
         else:
             lines.append("No compared field differs.")
     lines += ["", "## Coefficients as odds ratios (association, not cause)", ""]
@@ -369,7 +369,7 @@ def render(card: dict[str, Any]) -> str:
     lines += [
         "",
         "## Built with",
-        ", ".join(f"{name} {version}" for name, version in versions.items()) or "—",
+        ", ".join(f"{cell(name)} {cell(version)}" for name, version in versions.items()) or "—",
         "",
     ]
     return "\n".join(lines)
@@ -384,13 +384,13 @@ def slice_table(slices: list[dict[str, Any]]) -> list[str]:
     for part in slices:
         if not part.get("judged"):
             lines.append(
-                f"| {part['slice']} | {part['rows']} | {part['positives']} | "
-                f"not judged: {part.get('note')} | |"
+                f"| {cell(part['slice'])} | {cell(part['rows'])} | {cell(part['positives'])} | "
+                f"not judged: {cell(part.get('note'), 200)} | |"
             )
             continue
         intervals = part.get("intervals") or {}
         lines.append(
-            f"| {part['slice']} | {part['rows']} | {part['positives']} | "
+            f"| {cell(part['slice'])} | {cell(part['rows'])} | {cell(part['positives'])} | "
             f"{_with_interval({'value': part['roc_auc'], 'interval': intervals.get('roc_auc')})} | "
             f"{_with_interval({'value': part['val_acc'], 'interval': intervals.get('val_acc')})} |"
         )
@@ -404,7 +404,8 @@ def reliability_table(table: list[dict[str, Any]]) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {b['bin']} | {b['rows']} | {_num(b['mean_predicted'], 3)} | {_num(b['observed'], 3)} |"
+        f"| {cell(b['bin'])} | {cell(b['rows'])} | {_num(b['mean_predicted'], 3)} | "
+        f"{_num(b['observed'], 3)} |"
         for b in table
     ]
     return lines
@@ -416,11 +417,14 @@ def odds_ratio_table(rows: list[dict[str, Any]] | None) -> list[str]:
     lines = ["| feature | odds ratio | meaning |", "| --- | --- | --- |"]
     for row in rows:
         if "codes" in row:
-            shown = ", ".join(f"{code}: {ratio:.2f}" for code, ratio in row["codes"].items())
-            lines.append(f"| {row['feature']} | {row['kind']}: {shown} | {row['meaning']} |")
+            shown = ", ".join(f"{cell(c)}: {ratio:.2f}" for c, ratio in row["codes"].items())
+            lines.append(
+                f"| {cell(row['feature'])} | {cell(row['kind'])}: {shown} | "
+                f"{cell(row['meaning'], 200)} |"
+            )
         else:
             lines.append(
-                f"| {row['feature']} | {row['per_unit']:.3f} per unit, {row['per_sd']:.2f} per "
-                f"SD ({row['sd']:.3g}) | {row['meaning']} |"
+                f"| {cell(row['feature'])} | {row['per_unit']:.3f} per unit, {row['per_sd']:.2f} "
+                f"per SD ({row['sd']:.3g}) | {cell(row['meaning'], 200)} |"
             )
     return lines

@@ -1,13 +1,19 @@
-"""Render a run's Markdown summary from what its steps recorded."""
+"""Render a run's Markdown summary from what its steps recorded.
+
+Whatever came from the store or the dataset (run ids, reasons naming them, findings'
+examples, slice and check names) reaches the Markdown through ``heartml.markdown``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from heartml.markdown import cell, code
+
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
+    return f"{value:.4f}" if isinstance(value, float) else cell(value)
 
 
 def render(
@@ -19,23 +25,24 @@ def render(
 ) -> str:
     """Return the summary: data checks, candidate vs live, the gate's verdict."""
     run_id = (metrics or {}).get("run_id") or (verdict or {}).get("candidate", {}).get("run_id")
-    lines = [f"## Heart-disease model run {run_id or ''}".rstrip(), ""]
+    lines = [f"## Heart-disease model run {cell(run_id) if run_id else ''}".rstrip(), ""]
 
     if verdict is None:
         lines += ["**Gate:** not reached.", ""]
     else:
         state = "passed" if verdict["passed"] else "held back"
         lines += [f"**Gate: {state}.**" + (" Published to `latest`." if published else ""), ""]
-        lines += [f"- {reason}" for reason in verdict["reasons"]]
-        lines += [f"- {note}" for note in verdict.get("notes", [])]
+        lines += [f"- {cell(reason, 400)}" for reason in verdict["reasons"]]
+        lines += [f"- {cell(note, 400)}" for note in verdict.get("notes", [])]
         lines += ["", *verdict_tables(verdict), ""]
 
     if metrics:
         dataset = metrics.get("dataset", {})
         lines += [
             f"Training: acc {_fmt(metrics.get('acc'))}, val_acc {_fmt(metrics.get('val_acc'))}, "
-            f"roc_auc {_fmt(metrics.get('roc_auc'))}, {dataset.get('rows')} rows, dataset sha256 "
-            f"`{str(dataset.get('sha256'))[:12]}`, commit `{str(metrics.get('git_commit'))[:12]}`.",
+            f"roc_auc {_fmt(metrics.get('roc_auc'))}, {cell(dataset.get('rows'))} rows, dataset "
+            f"sha256 {code(dataset.get('sha256'), 12)}, "
+            f"commit {code(metrics.get('git_commit'), 12)}.",
             "",
         ]
 
@@ -43,19 +50,20 @@ def render(
         lines += ["**Data checks:** not run.", ""]
     else:
         state = "passed" if validation["passed"] else "FAILED"
-        lines += [f"**Data checks: {state}** ({validation['rows']} rows).", ""]
+        lines += [f"**Data checks: {state}** ({cell(validation['rows'])} rows).", ""]
         lines += [f"- error: {_finding(f)}" for f in validation["errors"]]
         lines += [f"- warning: {_finding(f)}" for f in validation["warnings"]]
         drift = validation.get("drift")
         if drift is None:
             lines += ["- drift: no reference dataset (no live model yet, or it predates archiving)"]
         else:
-            shifted = ", ".join(drift["drifted"]) or "none"
+            shifted = cell(drift["drifted"] or "none", 400)
             threshold = drift["p_value_threshold"]
             lines += [f"- drift against the live model's data (p < {threshold}): {shifted}"]
             lines += ["", "| feature | test | p-value | drifted |", "| --- | --- | --- | --- |"]
             lines += [
-                f"| {name} | {r['test']} | {r['p_value']:.4f} | {'yes' if r['drifted'] else ''} |"
+                f"| {cell(name)} | {cell(r['test'])} | {r['p_value']:.4f} | "
+                f"{'yes' if r['drifted'] else ''} |"
                 for name, r in drift["features"].items()
             ]
         lines.append("")
@@ -80,7 +88,7 @@ def verdict_tables(verdict: dict[str, Any]) -> list[str]:
         "",
         "| | candidate | live | candidate - live (paired) |",
         "| --- | --- | --- | --- |",
-        f"| run | {cand['run_id']} | {champ.get('run_id', '—')} | |",
+        f"| run | {cell(cand['run_id'])} | {cell(champ.get('run_id'))} | |",
     ]
     for name, label in (("roc_auc", "ROC AUC"), ("val_acc", "accuracy (val_acc)")):
         paired = comparison.get(name) or {}
@@ -106,10 +114,13 @@ def verdict_tables(verdict: dict[str, Any]) -> list[str]:
     for part in cand.get("slices") or []:
         theirs = live_slices.get(part["slice"], {})
         if not part.get("judged"):
-            lines.append(f"| {part['slice']} | {part['rows']} | not judged: {part['note']} | |")
+            lines.append(
+                f"| {cell(part['slice'])} | {cell(part['rows'])} | "
+                f"not judged: {cell(part['note'], 200)} | |"
+            )
             continue
         lines.append(
-            f"| {part['slice']} | {part['rows']} | {_fmt(part['roc_auc'])}"
+            f"| {cell(part['slice'])} | {cell(part['rows'])} | {_fmt(part['roc_auc'])}"
             f"{_interval(part, 'roc_auc')} | {_fmt(theirs.get('roc_auc'))} |"
         )
     params = verdict.get("params") or {}
@@ -124,17 +135,17 @@ def verdict_tables(verdict: dict[str, Any]) -> list[str]:
         ]
     lines += ["", "| behaviour check | result | detail |", "| --- | --- | --- |"]
     lines += [
-        f"| {b['check']} | {'pass' if b['passed'] else 'FAIL'} | {b['detail']} |"
+        f"| {cell(b['check'])} | {'pass' if b['passed'] else 'FAIL'} | {cell(b['detail'], 200)} |"
         for b in verdict["behaviour"]
     ]
     return lines
 
 
 def _finding(finding: dict[str, Any]) -> str:
-    where = f"`{finding['column']}` " if finding.get("column") else ""
+    where = f"{code(finding['column'])} " if finding.get("column") else ""
     examples = finding.get("examples") or []
-    shown = f" (e.g. {', '.join(map(str, examples))})" if examples else ""
-    return f"[{finding['check']}] {where}{finding['message']}{shown}"
+    shown = f" (e.g. {cell(examples, 200)})" if examples else ""
+    return f"\\[{cell(finding['check'])}\\] {where}{cell(finding['message'], 400)}{shown}"
 
 
 def render_run(reports_dir: Path, artifacts_dir: Path, *, published: bool = False) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from heartml import config, monitoring, serving, traffic
 from heartml.errors import ConfigError, ObjectNotFound
+from heartml.markdown import cell
 from heartml.store import open_store
 from steps._cli import run
 
@@ -114,15 +115,21 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
+    """The report as Markdown; what came from the bucket goes through ``heartml.markdown``."""
     live = report["live"]
-    lines = [f"# Live traffic against training, {report['generated']}", "", summary(report), ""]
+    lines = [
+        f"# Live traffic against training, {cell(report['generated'])}",
+        "",
+        cell(summary(report), 400),
+        "",
+    ]
     if live:
         share = live["positive_share"]
         trained = live["training_positive_share"]
         lines += [
             f"{live['requests']} requests, {live['records']} records, {live['windows']} windows "
             f"from {live['instances']} instances of {len(live['revisions'])} revision(s), "
-            f"{live['first']} to {live['last']}."
+            f"{cell(live['first'])} to {cell(live['last'])}."
             + (
                 f" {live['held_records']} of the records came in count-only windows (an "
                 "instance stopped before k records) and are not binned."
@@ -139,11 +146,15 @@ def render(report: dict[str, Any]) -> str:
         ]
         for name, f in live["features"].items():
             p = "—" if f["p_value"] is None else f"{f['p_value']:.2g}"
-            lines.append(f"| {name} | {f['psi']:.3f} | {p} | {'yes' if f['drifted'] else ''} |")
-    lines += [f"- {problem}" for problem in report["problems"]]
-    lines += [f"- {action}" for action in report.get("actions", [])]
+            lines.append(
+                f"| {cell(name)} | {f['psi']:.3f} | {p} | {'yes' if f['drifted'] else ''} |"
+            )
+    lines += [f"- {cell(problem, 400)}" for problem in report["problems"]]
+    lines += [f"- {cell(action, 400)}" for action in report.get("actions", [])]
     for run_id, other in report["other_versions"].items():
-        lines.append(f"- {other['records']} records served by {run_id}: kept apart, not compared")
+        lines.append(
+            f"- {other['records']} records served by {cell(run_id)}: kept apart, not compared"
+        )
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ import json
 from heartml import report, validation
 from heartml.dataset import read_dataset
 from tests.helpers import DATASET, call_step
+from tests.markdown import read
 
 
 def test_the_step_appends_to_the_github_job_summary(trained_artifacts, tmp_path) -> None:
@@ -49,6 +50,7 @@ def test_a_held_back_verdict_and_failed_checks_are_spelled_out(trained_artifacts
     checks = validation.validate(frame).to_dict()
     text = report.render(checks, verdict, None)
     assert "**Gate: held back.**" in text
-    assert "- roc_auc 0.7000 < floor 0.8" in text
+    assert "- roc\\_auc 0.7000 \\< floor 0.8" in text  # a reason is text, never Markdown
+    assert "roc_auc 0.7000 < floor 0.8" in read(text)
     assert "**Data checks: FAILED** (10 rows)." in text
-    assert "- error: [rows] 10 rows, at least 100 needed" in text
+    assert "error: [rows] 10 rows, at least 100 needed" in read(text)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from heartml import registry, serving
-from heartml.artifacts import read_artifacts
+from heartml import model_card, registry, serving
+from heartml.artifacts import read_artifacts, read_card
+from heartml.markdown import cell
 from heartml.store import open_store
 from tests.cases import traffic_records
 from tests.dashboard.seed import seed_history, seed_traffic
 from tests.helpers import REPO, publish_once, serve_function, stop_function
+from tests.markdown import ZERO_WIDTH, read, rendered
 
 APP = str(REPO / "dashboard" / "app.py")
 
@@ -162,13 +165,43 @@ def test_the_lineage_of_the_live_version_is_shown(monkeypatch, tmp_path) -> None
     )
 
 
-def test_the_model_card_of_the_live_version_is_shown(monkeypatch, tmp_path) -> None:
+HOSTILE = "@team **now** see http://evil.example/x and #1 ![p](http://evil.example/p.png)"
+
+
+def test_the_model_card_is_rendered_from_its_json_with_store_text_inert(
+    monkeypatch, tmp_path, trained_artifacts
+) -> None:
     store = open_store(tmp_path / "store")
     run_ids = seed_history(store, 2)
-    text = "# Model card: x\n\n## Scores\n\n| score | value |\n| --- | --- |\n| ROC AUC | 0.8544 |"
-    store.write_bytes(f"models/cards/{run_ids[-1]}.md", text.encode())
+    card = json.loads(read_card(trained_artifacts)[0])
+    card["run_id"] = run_ids[-1]
+    card["intended_use"] = [HOSTILE]
+    store.write_bytes(f"models/cards/{run_ids[-1]}.json", json.dumps(card).encode())
+    # The stored Markdown is never what is shown: it could say anything.
+    store.write_bytes(f"models/cards/{run_ids[-1]}.md", HOSTILE.encode())
     app = run_app(monkeypatch, str(tmp_path / "store"))
-    assert app.expander[0].markdown[0].value == text
+    shown = app.expander[0].markdown[0].value
+    assert shown == model_card.render(card).strip()  # st.markdown drops the last newline
+    html = rendered(shown)
+    assert "<img" not in html and "<a " not in html and "<strong>now" not in html
+    people_read = read(shown)
+    assert (
+        HOSTILE.replace("@", "@" + ZERO_WIDTH)
+        .replace("#", "#" + ZERO_WIDTH)
+        .replace("://", ":" + ZERO_WIDTH + "//")
+        in people_read
+    )  # every word kept, no mention, reference or link left
+
+
+def test_a_malformed_stored_card_is_named_not_shown(monkeypatch, tmp_path) -> None:
+    store = open_store(tmp_path / "store")
+    run_ids = seed_history(store, 2)
+    store.write_bytes(f"models/cards/{run_ids[-1]}.json", b'{"run_id": 5, "data": []}')
+    app = run_app(monkeypatch, str(tmp_path / "store"))
+    assert not app.exception
+    assert app.expander[0].markdown[0].value == (
+        f"The stored model card of {cell(run_ids[-1])} is malformed: not shown."
+    )
 
 
 @pytest.mark.parametrize("count", [1, 3])

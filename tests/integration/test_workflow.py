@@ -47,6 +47,7 @@ from tests.integration.test_gcloud_deploy import (
     RUNTIME_SA,
     grant_documented_deployer_roles,
 )
+from tests.markdown import read
 
 pytestmark = pytest.mark.skipif(
     shutil.which("gcloud") is None, reason="the deploy step needs the Google Cloud CLI"
@@ -317,7 +318,7 @@ def test_a_worse_candidate_is_archived_but_never_deployed(bucket_after_first_run
     assert held["gate"]["passed"] is False
     assert held["gate"]["champion"]["run_id"] == "4242-1"
     assert "**Gate: held back.**" in run.summary
-    assert f"roc_auc {held['roc_auc']:.4f} < floor 0.99" in run.summary
+    assert f"roc_auc {held['roc_auc']:.4f} < floor 0.99" in read(run.summary)
 
 
 def test_a_bad_dataset_stops_before_training(bucket_after_first_run, cloud) -> None:

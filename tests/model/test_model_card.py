@@ -13,6 +13,7 @@ from heartml.artifacts import read_card
 from heartml.dataset import read_dataset
 from heartml.features import FEATURES
 from tests.helpers import DATASET
+from tests.markdown import rendered
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +80,14 @@ def test_differences_name_what_changed_and_stay_inert(card) -> None:
     rows = {d["field"]: d for d in model_card.differences(card, live)}
     assert set(rows) == {"dataset rows", "commit"}
     assert rows["dataset rows"]["live"] == "250"
-    shown = rows["commit"]["live"]
-    assert not set(shown) & set("|`<>\n")
+    assert "\n" not in rows["commit"]["live"]  # one line of plain text in the card's JSON
+    shown = rendered(
+        model_card.render(
+            card | {"live_run_id": "v0", "differences_from_live": list(rows.values())}
+        )
+    )
+    assert "<script>" not in shown and "<code>&lt;script" not in shown
+    assert "abc|`&lt;script&gt;` ::error::x" in shown  # shown whole, as text, in its cell
     assert model_card.differences(card, card) == []
     moved = json.loads(json.dumps(card))
     first = next(r for r in moved["odds_ratios"] if "per_sd" in r)

@@ -1,0 +1,52 @@
+"""Text from a store, a dataset or a server, made inert before it joins Markdown people read.
+
+Every renderer (the run summary, the pull-request comment, the model card, the monitor's
+report, the dashboard) puts such text through ``cell`` or ``code``: whoever wrote the
+bucket or the CSV can then neither mention a team, link a page, format, nor reference an
+issue there. Backslash escapes cover Markdown's punctuation (CommonMark allows one before
+any ASCII punctuation); GitHub finds mentions, issue references and bare links in the
+rendered text, after escapes are gone, so those get a zero-width space that breaks them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_ESCAPED = frozenset("\\`*_{}[]()<>#!|~&$")
+_BREAK = "\u200b"  # zero-width space: invisible, but no mention, reference or link spans it
+# Where GitHub would see a mention, an issue reference or a bare link: broken visibly nowhere.
+_BROKEN = {"@": f"@{_BREAK}", "\\#": f"\\#{_BREAK}", "://": f":{_BREAK}//", "www.": f"www{_BREAK}."}
+_LIST_START = re.compile(r"^(\d+)([.)])")  # "1." or "1)" at the start would open a list
+
+
+def plain(value: Any) -> str:
+    """A value as one line of text (floats to 4 places), before any escaping."""
+    if isinstance(value, float):
+        text = f"{value:.4f}"
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}={v}" for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        text = ", ".join(map(str, value)) or "none"
+    else:
+        text = "—" if value is None else str(value)
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def cell(value: Any, limit: int = 100) -> str:
+    """``value`` as one line of inert Markdown text, cut to ``limit`` characters."""
+    text = plain(value)
+    text = text[:limit] + ("…" if len(text) > limit else "")
+    escaped = "".join(f"\\{c}" if c in _ESCAPED else c for c in text)
+    escaped = _LIST_START.sub(r"\1\\\2", escaped)
+    if escaped[:1] in ("-", "+", "=", ">"):
+        escaped = "\\" + escaped
+    for mark, broken in _BROKEN.items():
+        escaped = escaped.replace(mark, broken)
+    return escaped
+
+
+def code(value: Any, limit: int = 64) -> str:
+    """``value`` as an inline code span (a hash, a commit): nothing inside one is live."""
+    text = "".join(c for c in plain(value) if c not in "`|\\")
+    return f"`{text[:limit] or ' '}`"
