@@ -331,9 +331,28 @@ def server_text(text: Any, limit: int = 200, secrets: tuple[str, ...] = ()) -> s
     Quoted with ``ascii()``: no newline or control character survives, so the text can
     never start a line of its own (a workflow command) or pass for our own words.
     """
-    shown = str(text)[: limit * 4]
-    for secret in secrets:
-        if secret:
-            shown = shown.replace(secret, "[redacted]")
+    shown = _without(str(text)[: limit * 4], secrets)
     shown = _CREDENTIAL.sub("[redacted]", shown)
     return ascii(shown[:limit] + ("…" if len(shown) > limit else ""))
+
+
+def _without(text: str, secrets: tuple[str, ...], run: int = 8) -> str:
+    """``text`` with every stretch of ``run`` or more characters of a known secret redacted.
+
+    A server that quotes a token may cut it; a cut token is still most of the token. A
+    secret shorter than ``run`` is redacted where it appears whole.
+    """
+    hidden = [False] * len(text)
+    for secret in filter(None, secrets):
+        width = min(run, len(secret))
+        pieces = {secret[i : i + width] for i in range(len(secret) - width + 1)}
+        for i in range(len(text) - width + 1):
+            if text[i : i + width] in pieces:
+                hidden[i : i + width] = [True] * width
+    out: list[str] = []
+    for char, secret in zip(text, hidden, strict=True):
+        if not secret:
+            out.append(char)
+        elif not out or out[-1] != "[redacted]":
+            out.append("[redacted]")
+    return "".join(out)

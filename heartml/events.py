@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,7 @@ from heartml.errors import (
     ObjectNotFound,
     PipelineError,
 )
-from heartml.store import GCSStore, Store, shared_store
+from heartml.store import GCSStore, Store, parse_stored, shared_store
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,11 @@ def _claim(store: Store, handler: str, event_id: str) -> bool:
     except ObjectExists:
         pass
     try:
-        held_since = float(json.loads(store.read_bytes(claim))["claimed_at"])
+        held_since = float(parse_stored(store.read_bytes(claim))["claimed_at"])
     except (ObjectNotFound, ValueError, KeyError, TypeError):
         held_since = 0.0  # released meanwhile, or unreadable: treat as stale
+    if not math.isfinite(held_since) or held_since > now + 60:
+        held_since = 0.0  # a claim from the future (or "Infinity") would block the event forever
     if now - held_since < config.get("NOTIFY_CLAIM_STALE_SECONDS"):
         raise DownstreamUnavailable(f"event {event_id} is being handled by another delivery")
     log.warning("event %s: taking over a claim held since %.0f s ago", event_id, now - held_since)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from werkzeug import Request, Response
 
 from tests.helpers import call_step, publish_once, serve_function, stop_function
 
@@ -60,3 +61,27 @@ def test_it_gives_up_at_its_deadline_on_a_function_without_a_model(tmp_path) -> 
     assert "no model has been promoted" in result.stderr
     assert TOKEN not in result.stderr
     assert json.dumps(TOKEN) not in function.log()
+
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJkZXBsb3llciJ9.c2lnbmF0dXJlLXBhcnQ"
+
+
+@pytest.mark.parametrize("token", [TOKEN, JWT])
+def test_a_server_that_echoes_the_token_never_gets_it_printed(httpserver, token) -> None:
+    """A proxy or a broken function that quotes the request's Authorization in its error."""
+
+    def echo(request: Request) -> Response:
+        said = f"upstream refused {request.headers.get('Authorization')} (x-goog {token[:20]}…)"
+        return Response(
+            json.dumps({"error": {"message": said}}), 503, content_type="application/json"
+        )
+
+    httpserver.expect_request("/").respond_with_handler(echo)
+    result = call_step(
+        "check_deploy", "--url", httpserver.url_for("/"), "--expect-run-id", "run-1",
+        "--expect-sha256", "a" * 64, "--timeout", "1", FUNCTION_ID_TOKEN=token,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "it answered 503" in result.stderr
+    assert token not in result.stderr and token[:20] not in result.stderr
+    assert "[redacted]" in result.stderr

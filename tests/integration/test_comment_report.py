@@ -145,3 +145,57 @@ def test_a_report_longer_than_github_takes_is_cut_with_a_pointer() -> None:
     body = pull_request.comment_body("x" * 100_000)
     assert len(body) <= pull_request.MAX_BODY_CHARS and body.startswith(pull_request.MARKER)
     assert body.rstrip().endswith("(cut: the whole report is on the run page)")
+
+
+@pytest.mark.parametrize(
+    ("listing", "content_type", "said"),
+    [
+        ("<html><body>Proxy error</body></html>", "text/html", "something that is not JSON"),
+        ("", "application/json", "something that is not JSON"),
+        ('{"message": "ok"}', "application/json", "a comment list that is not a list"),
+    ],
+    ids=["an-html-proxy-page", "an-empty-200", "an-object"],
+)
+def test_a_comment_list_that_is_not_one_is_a_warning_and_exit_0(
+    httpserver: HTTPServer, monkeypatch, artifacts_copy, tmp_path, listing, content_type, said
+) -> None:
+    httpserver.expect_request(re.compile("/repos/.*")).respond_with_data(
+        listing, content_type=content_type
+    )
+    monkeypatch.setenv("GITHUB_API_URL", httpserver.url_for("/").rstrip("/"))
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO_NAME)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    result = comment(artifacts_copy, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if "report not commented" in line]
+    assert said in warning
+
+
+@pytest.mark.parametrize("bad_id", [None, "abc", True, -3, 1.5], ids=repr)
+def test_a_bot_report_comment_without_a_usable_id_gets_a_new_comment(
+    github, artifacts_copy, tmp_path, bad_id
+) -> None:
+    github.add(f"{pull_request.MARKER}\nold report", user_type="Bot")
+    if bad_id is None:
+        del github.comments[0]["id"]
+    else:
+        github.comments[0]["id"] = bad_id
+    result = comment(artifacts_copy, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "has no usable id: a new one is made" in result.stderr
+    assert "report comment created" in result.stderr
+
+
+def test_an_api_url_that_is_no_url_is_a_warning_and_exit_0(
+    monkeypatch, artifacts_copy, tmp_path
+) -> None:
+    monkeypatch.setenv("GITHUB_API_URL", "http://[::1")
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO_NAME)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    result = comment(artifacts_copy, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "report not commented on pull request #7: cannot call the configured URL" in (
+        result.stderr
+    )

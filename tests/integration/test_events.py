@@ -460,6 +460,20 @@ def test_a_fresh_claim_hands_a_concurrent_delivery_back_and_a_stale_one_is_taken
     assert len(_dispatches(httpserver)) == 1
 
 
+@pytest.mark.parametrize("planted", [b'{"claimed_at": 1e300}', b'{"claimed_at": Infinity}'])
+def test_a_claim_from_the_future_cannot_block_an_event_forever(
+    dataset_function, gcs_uri, httpserver, planted
+) -> None:
+    httpserver.expect_request(DISPATCH_PATH).respond_with_data("", status=204)
+    store = open_store(gcs_uri)
+    store.write_bytes("dataset.csv", DATASET.read_bytes())
+    event_id = f"evt-future-{len(planted)}"
+    store.write_bytes(registry.event_marker_key("dataset", event_id) + ".claim", planted)
+    event = finalize_event(gcs_uri, "dataset.csv", event_id)
+    assert deliver(dataset_function, event).status_code == 200
+    assert len(_dispatches(httpserver)) == 1
+
+
 def test_two_deliveries_at_once_send_once(dataset_function, gcs_uri, httpserver) -> None:
     """The first delivery's call is held open until the second has been answered."""
     import threading
