@@ -124,3 +124,14 @@ def test_server_text_is_cut_quoted_and_stripped_of_credentials() -> None:
     assert "abc.def" not in shown and "ghp_" not in shown and "eyJ" not in shown
     assert "\n" not in shown and shown.startswith("'") and len(shown) < 230
     assert "s3cret" not in server_text("echo s3cret back", secrets=("s3cret",))
+
+
+def test_the_dashboards_question_to_a_dripping_function_ends_at_its_timeout() -> None:
+    from heartml.history import served_version
+
+    with DrippingServer("body") as function:
+        started = time.monotonic()
+        answer = served_version(function.url, "ghs_token", timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert answer == {"error": f"cannot ask {function.url}: NoCompleteAnswer"}
+    assert elapsed < 1 + 1, elapsed
