@@ -320,7 +320,10 @@ def model_card_text(m: dict[str, Any], store: Store) -> str:
     except ConfigError:
         return "this run id cannot name a model card."
     # Any other failure is the card's shape (a renderer of our own JSON meets a stranger's).
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, UnicodeDecodeError):
+    except (
+        ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+        UnicodeDecodeError, RecursionError,
+    ):  # fmt: skip
         return f"The stored model card of {cell(run_id)} is malformed: not shown."
 
 

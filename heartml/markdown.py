@@ -17,7 +17,10 @@ _ESCAPED = frozenset("\\`*_{}[]()<>#!|~&$")
 _BREAK = "\u200b"  # zero-width space: invisible, but no mention, reference or link spans it
 # Where GitHub would see a mention, an issue reference or a bare link: broken visibly nowhere.
 _BROKEN = {"@": f"@{_BREAK}", "\\#": f"\\#{_BREAK}", "://": f":{_BREAK}//", "www.": f"www{_BREAK}."}
-_LIST_START = re.compile(r"^(\d+)([.)])")  # "1." or "1)" at the start would open a list
+# GitHub also reads "GH-26" as an issue and a standalone run of 7-40 hex digits as a commit.
+_GH_REFERENCE = re.compile(r"(?i)\b(gh)(-\d)")
+_COMMIT_LIKE = re.compile(r"(?<![0-9A-Za-z_])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{7,40}(?![0-9A-Za-z_])")
+_LIST_START = re.compile(r"^(\d+)([.)])(?=\s|$)")  # "1." or "1)" at the start would open a list
 
 
 def plain(value: Any) -> str:
@@ -35,7 +38,7 @@ def plain(value: Any) -> str:
 
 def cell(value: Any, limit: int = 100) -> str:
     """``value`` as one line of inert Markdown text, cut to ``limit`` characters."""
-    text = plain(value)
+    text = plain(value).strip()  # leading spaces would make a code block or a nested list
     text = text[:limit] + ("…" if len(text) > limit else "")
     escaped = "".join(f"\\{c}" if c in _ESCAPED else c for c in text)
     escaped = _LIST_START.sub(r"\1\\\2", escaped)
@@ -43,7 +46,8 @@ def cell(value: Any, limit: int = 100) -> str:
         escaped = "\\" + escaped
     for mark, broken in _BROKEN.items():
         escaped = escaped.replace(mark, broken)
-    return escaped
+    escaped = _GH_REFERENCE.sub(lambda m: f"{m[1]}{_BREAK}{m[2]}", escaped)
+    return _COMMIT_LIKE.sub(lambda m: f"{m[0][:6]}{_BREAK}{m[0][6:]}", escaped)
 
 
 def code(value: Any, limit: int = 64) -> str:

@@ -130,26 +130,33 @@ def _shown(value: Any) -> str:
     return plain(value)[:100]
 
 
-_PLAIN = (str, int, float, bool, type(None))
+def _scalar(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) <= 1000
+    if isinstance(value, bool) or value is None:
+        return True
+    return _number(value)
 
 
 def _plain(value: Any) -> bool:
     """A value a card field could hold: a scalar, or a short flat list or map of scalars."""
-    if isinstance(value, str):
-        return len(value) <= 1000
-    if isinstance(value, _PLAIN):
-        return True
     if isinstance(value, list):
-        return len(value) <= 100 and all(isinstance(v, _PLAIN) for v in value)
+        return len(value) <= 100 and all(map(_scalar, value))
     if isinstance(value, dict):
         return len(value) <= 100 and all(
-            isinstance(k, str) and isinstance(v, _PLAIN) for k, v in value.items()
+            isinstance(k, str) and len(k) <= 100 and _scalar(v) for k, v in value.items()
         )
-    return False
+    return _scalar(value)
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, float | int) and not isinstance(value, bool)
+    """A finite number a ratio could be (JSON also parses Infinity, NaN and 10**400)."""
+    if not isinstance(value, float | int) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) < 1e300
+    except OverflowError:
+        return False
 
 
 def _ratio_row_problem(row: Any) -> bool:

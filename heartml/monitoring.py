@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 import re
 import sys
@@ -176,6 +177,34 @@ def bins_from_ranges(ranges: dict[str, Any]) -> dict[str, dict[str, Any]]:
         else:
             bins[name] = {"edges": [], "min": float("-inf"), "max": float("inf")}
     return bins
+
+
+def bins_problem(bins: Any) -> str | None:
+    """What makes a model file's ``monitoring_bins`` unusable, or None when it is sound.
+
+    A model file is store content: its bins are read by the function and the monitor,
+    so they are checked like any other record before either relies on their shape.
+    """
+    if not isinstance(bins, dict):
+        return "monitoring_bins is not an object"
+    for name, spec in bins.items():
+        if name not in SPECS or not isinstance(spec, dict):
+            return "monitoring_bins names something that is not a feature"
+        points = spec.get("codes", spec.get("edges"))
+        numbers = isinstance(points, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in points
+        )
+        bounds = "codes" in spec or all(
+            isinstance(spec.get(k), int | float) and math.isfinite(spec[k]) for k in ("min", "max")
+        )
+        counts = spec.get("training_counts", {})
+        whole = isinstance(counts, dict) and all(
+            type(n) is int and 0 <= n < 2**53 for n in counts.values()
+        )
+        if not (numbers and len(points) <= 1000 and bounds and whole):
+            return f"monitoring_bins of {name} are malformed"
+    return None
 
 
 def bins_of(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:

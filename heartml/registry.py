@@ -278,6 +278,8 @@ def _record_problem(record: Any, run_id: str) -> str | None:
         value = record.get(score, 0.0)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{score} is not a number"
+        if not 0 <= value <= 1:  # also refuses NaN; a score is a share
+            return f"{score} is not a number from 0 to 1"
     return None
 
 
@@ -388,7 +390,11 @@ def live_training_dataset(store: Store) -> tuple[str, bytes] | None:
         return None
     if not store.exists(key):
         return None
-    return live, store.read_bytes(key)
+    data = store.read_bytes(key)
+    if sha256_bytes(data) != sha:  # named by its content: anything else was replaced
+        log.warning("%s does not match its sha256; no drift reference", store.url(key))
+        return None
+    return live, data
 
 
 def previous_version(store: Store) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from heartml import config, registry
+from heartml import config, monitoring, registry
 from heartml.artifacts import (
     MODEL_FILE,
     ModelFile,
@@ -244,6 +244,16 @@ def model_from_bytes(data: bytes, source: str, *, verified: bool) -> LoadedModel
         class_1_is_disease(coding if isinstance(coding, dict) else {})
     except ValueError as exc:
         raise ModelLoadError(f"refusing {source}: {exc}") from None
+    if "monitoring_bins" in metadata:
+        problem = monitoring.bins_problem(metadata["monitoring_bins"])
+    else:  # an older version's bins are built from its ranges
+        try:
+            monitoring.bins_from_ranges(metadata.get("feature_ranges") or {})
+            problem = None
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            problem = "feature_ranges are malformed"
+    if problem:
+        raise ModelLoadError(f"refusing {source}: {problem}")
     trained_with = (metadata.get("versions") or {}).get("scikit-learn")
     running = installed_sklearn()
     if trained_with != running:

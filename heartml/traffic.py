@@ -177,12 +177,18 @@ def window_problem(window: dict[str, Any]) -> str | None:
     errors = window.get("errors", {} if window.get("count_only") is True else None)
     if not isinstance(errors, dict) or not all(_counts(c) for c in errors.values()):
         return "errors"
-    if window.get("count_only") is True:
+    count_only = window.get("count_only") is True
+    if count_only and "probability" not in window and "features" not in window:
         return None
-    probability = window.get("probability")
-    if not isinstance(probability, list) or not all(_count(n) for n in probability):
+    # A count-only window has no bins, but whatever it carries is read when windows merge.
+    probability = window.get("probability", [] if count_only else None)
+    if (
+        not isinstance(probability, list)
+        or len(probability) > monitoring.PROBABILITY_BINS
+        or not all(_count(n) for n in probability)
+    ):
         return "probability"
-    features = window.get("features")
+    features = window.get("features", {} if count_only else None)
     if not isinstance(features, dict):
         return "features"
     for name, bins in features.items():

@@ -55,8 +55,8 @@ def check_deploy(url: str, run_id: str, sha256: str, token: str, timeout: float)
                     log.info("%s serves %s (model sha256 %s…)", url, run_id, sha256[:12])
                     return
                 raise PipelineError(
-                    f"{url} serves {server_text(served[0], 80)} "
-                    f"(sha256 {server_text(served[1], 12)}…), "
+                    f"{url} serves {server_text(served[0], 80, (token,))} "
+                    f"(sha256 {server_text(served[1], 12, (token,))}…), "
                     f"not {run_id} (sha256 {sha256[:12]}…)"
                 )
             if response.status_code not in RETRYABLE:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from heartml import report, validation
 from heartml.dataset import read_dataset
 from tests.helpers import DATASET, call_step
-from tests.markdown import read
+from tests.markdown import read, rendered
 
 
 def test_the_step_appends_to_the_github_job_summary(trained_artifacts, tmp_path) -> None:
@@ -54,3 +56,36 @@ def test_a_held_back_verdict_and_failed_checks_are_spelled_out(trained_artifacts
     assert "roc_auc 0.7000 < floor 0.8" in read(text)
     assert "**Data checks: FAILED** (10 rows)." in text
     assert "error: [rows] 10 rows, at least 100 needed" in read(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "not_made"),
+    [
+        (" - x", "<ul>"),
+        ("    code", "<pre>"),
+        ("  1. y", "<ol>"),
+        (" ---", "<hr"),
+        ("> quoted", "<blockquote>"),
+    ],
+)
+def test_a_cell_cannot_start_a_block_even_after_spaces(text, not_made) -> None:
+    from heartml.markdown import cell
+
+    for shape in ("- {}", "{}", "| a | {} |"):
+        markdown = shape.format(cell(text))
+        if shape.startswith("|"):
+            markdown = "| a | b |\n| --- | --- |\n" + markdown
+        assert not_made not in rendered(markdown).replace(
+            "<ul>\n<li>", "", 1 if shape == "- {}" else 0
+        )
+
+
+def test_a_cell_breaks_githubs_issue_and_commit_references() -> None:
+    from heartml.markdown import cell
+
+    assert "GH-1" not in cell("see GH-1 and gh-22") and "gh-22" not in cell("gh-22")
+    sha = "a5c3785ed8d6a35868bc169f07e40e889087fd2e"
+    assert sha not in cell(sha)
+    assert cell(sha).replace("\u200b", "") == sha  # the characters are all kept
+    for kept in ("1234567", "local-20261207T123856Z-df0526", "0.8544"):
+        assert cell(kept) == kept  # plain numbers and run ids untouched

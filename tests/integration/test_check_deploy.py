@@ -85,3 +85,21 @@ def test_a_server_that_echoes_the_token_never_gets_it_printed(httpserver, token)
     assert "it answered 503" in result.stderr
     assert token not in result.stderr and token[:20] not in result.stderr
     assert "[redacted]" in result.stderr
+
+
+def test_a_function_that_serves_pieces_of_the_token_as_its_version_gets_none_printed(
+    httpserver,
+) -> None:
+    def echo(request: Request) -> Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        model = {"run_id": token[10:49], "sha256": token[-12:]}
+        return Response(json.dumps({"model": model}), 200, content_type="application/json")
+
+    httpserver.expect_request("/").respond_with_handler(echo)
+    result = call_step(
+        "check_deploy", "--url", httpserver.url_for("/"), "--expect-run-id", "run-1",
+        "--expect-sha256", "a" * 64, "--timeout", "1", FUNCTION_ID_TOKEN=JWT,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert JWT[10:49] not in result.stderr and JWT[-12:] not in result.stderr
+    assert "serves '[redacted]'" in result.stderr

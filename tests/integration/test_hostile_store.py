@@ -120,8 +120,24 @@ def _nested(depth: int) -> str:
         (json.dumps({"git_commit": {"a": {"b": 1}}}).encode(), "git_commit"),
         (('{"odds_ratios": ' + _nested(5000) + "}").encode(), "nested too deeply"),
         (b"\xff\xfe not JSON", "not JSON"),
+        (b'{"odds_ratios": [{"feature": "age", "per_sd": Infinity}]}', "odds_ratios"),
+        (
+            b'{"odds_ratios": [{"feature": "cp", "codes": {"2": 1' + b"0" * 400 + b"}}]}",
+            "odds_ratios",
+        ),
+        (b'{"scores": {"roc_auc": {"value": NaN}}}', "scores.roc_auc.value"),
     ],
-    ids=["a-number", "codes-a-list", "feature-a-dict", "nested-value", "5000-deep", "bytes"],
+    ids=[
+        "a-number",
+        "codes-a-list",
+        "feature-a-dict",
+        "nested-value",
+        "5000-deep",
+        "bytes",
+        "infinity",
+        "ten-to-the-400",
+        "nan",
+    ],
 )
 def test_a_malformed_live_card_is_skipped_in_one_line_and_the_gate_still_judges(
     store, artifacts_copy, planted, field
@@ -196,3 +212,106 @@ def test_a_dataset_sha256_of_dot_dot_never_names_a_key(store, tmp_path) -> None:
     assert json.loads((tmp_path / "validation.json").read_text())["drift"] is None
     history = call_step("history", "--store", store.uri)
     assert history.returncode == 0, history.stderr
+
+
+# --- found by an attack on the first version of these checks ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"probability": ["x"]}, "probability"),
+        ({"probability": 5}, "probability"),
+        ({"probability": [1e400]}, "probability"),
+        ({"features": [1]}, "features"),
+        ({"features": {"age": {"a": "x"}}}, "features.age"),
+        ({"features": {"age": {"q1": 2**64}}}, "features.age"),
+    ],
+    ids=["text", "a-number", "infinity", "a-list", "text-count", "2-to-the-64"],
+)
+def test_a_count_only_window_is_checked_like_any_other(store, tmp_path, extra, field) -> None:
+    window = {
+        "format": "heartml-monitoring/2", "run_id": _live(store), "instance": "i-1",
+        "start": "2026-11-28T08:00:00Z", "end": "2026-11-28T08:05:00Z", "requests": 3,
+        "records": 3, "count_only": True, "errors": {},
+    }  # fmt: skip
+    assert traffic.window_problem(window) is None
+    sink = open_store(tmp_path / "sink")
+    line = {"logger": "heartml.monitoring", "monitoring": window | extra}
+    traffic.collect([json.dumps(line)], sink)
+    _, problems = traffic.read_windows(sink)
+    assert [p.split(" holds ")[1] for p in problems] == [f"a malformed window ({field}): skipped"]
+    result = call_step(
+        "monitor", "--from", sink.uri, "--report-dir", str(tmp_path / "r"),
+        PIPELINE_STORE=store.uri,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr
+    assert "holds no traffic windows yet" in result.stderr  # the only window was skipped
+
+
+def test_a_score_no_metrics_record_could_hold_is_skipped_by_history(store) -> None:
+    live = _live(store)
+    metrics = json.loads(store.read_bytes(registry.metrics_key(live)))
+    metrics["val_acc"] = "HUGE"
+    planted = json.dumps(metrics).replace('"HUGE"', "1" + "0" * 400)
+    store.write_bytes(registry.metrics_key(live), planted.encode())
+    result = call_step("history", "--store", store.uri)
+    assert result.returncode == 0, result.stderr
+    assert "val_acc is not a number from 0 to 1" in result.stderr
+
+
+def test_a_stored_card_whose_numbers_overflow_is_named_not_shown(store, artifacts_copy) -> None:
+    from heartml import history
+
+    live = _live(store)
+    card = json.loads(read_card(artifacts_copy)[0])
+    card["calibration"]["ece"] = "HUGE"
+    planted = json.dumps(card).replace('"HUGE"', "1" + "0" * 400)
+    store.write_bytes(registry.card_keys(live)["json"], planted.encode())
+    text = history.model_card_text({"run_id": live}, store)
+    assert text == f"The stored model card of {live} is malformed: not shown."
+
+
+def test_an_archived_dataset_that_is_not_its_sha256_is_no_drift_reference(store, tmp_path) -> None:
+    live = _live(store)
+    sha = json.loads(store.read_bytes(registry.metrics_key(live)))["dataset"]["sha256"]
+    store.write_bytes(registry.dataset_key(sha), b"a,b\n1,2\n")
+    result = call_step(
+        "validate", "--path", str(DATASET), "--reports", str(tmp_path), PIPELINE_STORE=store.uri
+    )
+    assert result.returncode == 0, result.stderr
+    assert "does not match its sha256; no drift reference" in result.stderr
+    assert json.loads((tmp_path / "validation.json").read_text())["drift"] is None
+
+
+def test_a_model_file_with_malformed_bins_is_refused_in_one_line(store, tmp_path) -> None:
+    import hashlib
+    import pickle
+
+    from heartml.artifacts import ModelFile
+
+    payload = ModelFile.read(store.read_bytes(registry.LATEST_MODEL_KEY), "x").to_payload()
+    payload["metadata"]["monitoring_bins"] = "x"
+    data = pickle.dumps(payload)
+    store.write_bytes(registry.LATEST_MODEL_KEY, data)
+    pointer = json.loads(store.read_bytes(registry.LATEST_POINTER_KEY))
+    pointer["model_sha256"] = hashlib.sha256(data).hexdigest()
+    store.write_bytes(registry.LATEST_POINTER_KEY, json.dumps(pointer).encode())
+    sink = _sink_of_one_window(tmp_path, _live(store))
+    result = call_step(
+        "monitor", "--from", sink, "--report-dir", str(tmp_path / "r"), PIPELINE_STORE=store.uri
+    )
+    assert result.returncode == 1
+    assert "monitoring_bins is not an object" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _sink_of_one_window(tmp_path, run_id: str) -> str:
+    window = {
+        "format": "heartml-monitoring/2", "run_id": run_id, "instance": "i-1",
+        "start": "2026-11-28T08:00:00Z", "end": "2026-11-28T08:05:00Z", "requests": 3,
+        "records": 3, "count_only": True, "errors": {},
+    }  # fmt: skip
+    sink = open_store(tmp_path / "one-window")
+    traffic.collect([json.dumps({"logger": "heartml.monitoring", "monitoring": window})], sink)
+    return sink.uri
