@@ -63,6 +63,15 @@ def test_it_gives_up_at_its_deadline_on_a_function_without_a_model(tmp_path) -> 
     assert json.dumps(TOKEN) not in function.log()
 
 
+def _check_against(httpserver, handler, token: str):
+    """check_deploy, for one second, against a stand-in answering with ``handler``."""
+    httpserver.expect_request("/").respond_with_handler(handler)
+    return call_step(
+        "check_deploy", "--url", httpserver.url_for("/"), "--expect-run-id", "run-1",
+        "--expect-sha256", "a" * 64, "--timeout", "1", FUNCTION_ID_TOKEN=token,
+    )  # fmt: skip
+
+
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJkZXBsb3llciJ9.c2lnbmF0dXJlLXBhcnQ"
 
 
@@ -76,11 +85,7 @@ def test_a_server_that_echoes_the_token_never_gets_it_printed(httpserver, token)
             json.dumps({"error": {"message": said}}), 503, content_type="application/json"
         )
 
-    httpserver.expect_request("/").respond_with_handler(echo)
-    result = call_step(
-        "check_deploy", "--url", httpserver.url_for("/"), "--expect-run-id", "run-1",
-        "--expect-sha256", "a" * 64, "--timeout", "1", FUNCTION_ID_TOKEN=token,
-    )  # fmt: skip
+    result = _check_against(httpserver, echo, token)
     assert result.returncode == 1
     assert "it answered 503" in result.stderr
     assert token not in result.stderr and token[:20] not in result.stderr
@@ -95,11 +100,7 @@ def test_a_function_that_serves_pieces_of_the_token_as_its_version_gets_none_pri
         model = {"run_id": token[10:49], "sha256": token[-12:]}
         return Response(json.dumps({"model": model}), 200, content_type="application/json")
 
-    httpserver.expect_request("/").respond_with_handler(echo)
-    result = call_step(
-        "check_deploy", "--url", httpserver.url_for("/"), "--expect-run-id", "run-1",
-        "--expect-sha256", "a" * 64, "--timeout", "1", FUNCTION_ID_TOKEN=JWT,
-    )  # fmt: skip
+    result = _check_against(httpserver, echo, JWT)
     assert result.returncode == 1
     assert JWT[10:49] not in result.stderr and JWT[-12:] not in result.stderr
     assert "serves '[redacted]'" in result.stderr
