@@ -1,8 +1,9 @@
 """Every outside HTTP call: one request and its whole answer inside a wall-clock deadline.
 
-One home for the calls the pipeline makes to others (the event consumers' dispatch
-and alert, the pull-request comment, the monitor's alert, ``check_deploy`` and the
-dashboard asking the deployed function). ``requests``' own timeout is per socket read
+One home for the calls the pipeline makes to others: GitHub's repository dispatch and
+Slack's webhook (each posted from one function here, for the event consumers and the
+monitor alike), the pull-request comment (``pull_request``), and the question to the
+deployed function (``check_deploy`` and the dashboard). ``requests``' own timeout is per socket read
 and restarts with every byte, so a downstream that drips its answer never trips it:
 ``exchange`` runs each call on its own daemon thread and, at the deadline, shuts the
 call's sockets down, so an abandoned call ends at once, holds no thread another call
@@ -52,6 +53,38 @@ class RetryPolicy:
             timeout=config.get("NOTIFY_TIMEOUT_SECONDS"),
             budget=config.get("NOTIFY_BUDGET_SECONDS"),
         )
+
+
+# The event ``pipeline.yml`` listens for (``repository_dispatch: types: [dataset-updated]``).
+DISPATCH_EVENT_TYPE = "dataset-updated"
+
+
+def dispatch_training(
+    api: str, repository: str, token: str, payload: dict[str, Any], policy: RetryPolicy
+) -> requests.Response:
+    """Ask GitHub to run Train and Deploy (``repository_dispatch``; answered 204)."""
+    return send_json(
+        "POST",
+        f"{api.rstrip('/')}/repos/{repository}/dispatches",
+        {"event_type": DISPATCH_EVENT_TYPE, "client_payload": payload},
+        github_headers(token),
+        policy,
+    )
+
+
+def post_to_slack(webhook: str, message: dict[str, Any], policy: RetryPolicy) -> requests.Response:
+    """Post a message to a Slack incoming webhook (its URL is the secret: never in a message)."""
+    return send_json("POST", webhook, message, {}, policy)
+
+
+def ask_function(url: str, token: str, seconds: float) -> requests.Response:
+    """GET the deployed function, which answers with the version it serves.
+
+    A private function needs an identity token (``FUNCTION_ID_TOKEN``); the answer
+    arrives whole within ``seconds`` or NoCompleteAnswer is raised.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return exchange("GET", url, headers=headers, seconds=seconds)
 
 
 def github_headers(token: str) -> dict[str, str]:

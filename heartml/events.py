@@ -39,7 +39,12 @@ from typing import Any
 import requests
 
 from heartml import config, registry
-from heartml.downstream import RetryPolicy, github_headers, send_json
+from heartml.downstream import (
+    DISPATCH_EVENT_TYPE,
+    RetryPolicy,
+    dispatch_training,
+    post_to_slack,
+)
 from heartml.errors import (
     DownstreamRefused,
     DownstreamUnavailable,
@@ -52,7 +57,6 @@ from heartml.store import GCSStore, Store, parse_stored, shared_store
 log = logging.getLogger(__name__)
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
-DISPATCH_EVENT_TYPE = "dataset-updated"
 
 
 @dataclass(frozen=True)
@@ -186,20 +190,8 @@ def _send_dispatch(store: Store, obj: StorageObject, policy: RetryPolicy | None)
 def _dispatch(
     api: str, repository: str, token: str, obj: StorageObject, policy: RetryPolicy | None
 ) -> requests.Response:
-    return send_json(
-        "POST",
-        f"{api}/repos/{repository}/dispatches",
-        {
-            "event_type": DISPATCH_EVENT_TYPE,
-            "client_payload": {
-                "bucket": obj.bucket,
-                "object": obj.name,
-                "generation": obj.generation,
-            },
-        },
-        github_headers(token),
-        policy or RetryPolicy.from_env(),
-    )
+    payload = {"bucket": obj.bucket, "object": obj.name, "generation": obj.generation}
+    return dispatch_training(api, repository, token, payload, policy or RetryPolicy.from_env())
 
 
 @dataclass(frozen=True)
@@ -320,8 +312,8 @@ def _send_alert(store: Store, key: str, obj: StorageObject, policy: RetryPolicy 
         log.error("alert for run %s not sent: set SLACK_WEBHOOK_URL", metrics.get("run_id"))
         return "misconfigured"
     try:
-        response = send_json(
-            "POST", webhook, slack_message(metrics, reasons), {}, policy or RetryPolicy.from_env()
+        response = post_to_slack(
+            webhook, slack_message(metrics, reasons), policy or RetryPolicy.from_env()
         )
     except DownstreamRefused as exc:
         log.error("alert for run %s not sent: %s", metrics.get("run_id"), exc)

@@ -348,11 +348,10 @@ def served_version(url: str, token: str = "", timeout: float = 5.0) -> dict[str,
     """
     import requests
 
-    from heartml.downstream import exchange, server_text
+    from heartml.downstream import ask_function, server_text
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = exchange("GET", url, headers=headers, seconds=timeout)
+        response = ask_function(url, token, timeout)
         body = response.json()
     except (requests.RequestException, ValueError) as exc:
         return {"error": f"cannot ask {url}: {type(exc).__name__}"}

@@ -51,6 +51,8 @@ EVENTS_PREFIX = "events/"
 SUPERSEDED_PREFIX = f"{MODELS_PREFIX}superseded/"
 # A run id names files: letters, digits, '.', '_', '-', starting with a letter or digit,
 # so it can never climb out of the store ("../x") or name the pointer ("latest").
+# The monitor's last action on drift (its cooldown), beside the event consumers' markers.
+DRIFT_MARKER_KEY = "events/monitor/drift.json"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 RESERVED_RUN_IDS = {"latest"}
 

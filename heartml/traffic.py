@@ -351,9 +351,6 @@ def compare(
     }
 
 
-DRIFT_MARKER = "events/monitor/drift.json"  # in the model store, beside the event markers
-
-
 def act_on_drift(
     live: dict[str, Any],
     model_store: Store,
@@ -374,14 +371,14 @@ def act_on_drift(
     """
     from heartml import config, registry
     from heartml.artifacts import sha256_bytes
-    from heartml.downstream import RetryPolicy, github_headers, send_json
+    from heartml.downstream import RetryPolicy, dispatch_training, post_to_slack
     from heartml.errors import DownstreamRefused, DownstreamUnavailable
 
     now = now or datetime.now(UTC)
     policy = policy or RetryPolicy.from_env()
     done: list[str] = []
     try:
-        last = parse_stored(model_store.read_bytes(DRIFT_MARKER))
+        last = parse_stored(model_store.read_bytes(registry.DRIFT_MARKER_KEY))
     except (ObjectNotFound, ValueError):
         last = {}
     if isinstance(last, dict) and last.get("run_id") == live["run_id"]:
@@ -399,7 +396,7 @@ def act_on_drift(
     webhook = config.get("SLACK_WEBHOOK_URL").strip()
     if webhook:
         try:
-            answer = send_json("POST", webhook, {"text": text}, {}, policy)
+            answer = post_to_slack(webhook, {"text": text}, policy)
             done.append("alerted Slack" if answer.status_code < 400 else "Slack refused the alert")
         except (DownstreamRefused, DownstreamUnavailable) as exc:
             done.append(f"alert not sent: {exc}")
@@ -419,16 +416,11 @@ def act_on_drift(
         elif not repository or not token:
             done.append("no retraining: set GITHUB_REPOSITORY and GITHUB_TOKEN")
         else:
-            api = config.get("GITHUB_API_URL").rstrip("/")
-            payload = {
-                "event_type": "dataset-updated",
-                "client_payload": {"reason": "live traffic drifted", "run_id": live["run_id"]},
-            }
+            payload = {"reason": "live traffic drifted", "run_id": live["run_id"]}
             try:
-                answer = send_json(
-                    "POST", f"{api}/repos/{repository}/dispatches", payload,
-                    github_headers(token), policy,
-                )  # fmt: skip
+                answer = dispatch_training(
+                    config.get("GITHUB_API_URL"), repository, token, payload, policy
+                )
                 done.append(
                     "dispatched Train and Deploy"
                     if answer.status_code < 400
@@ -437,5 +429,5 @@ def act_on_drift(
             except (DownstreamRefused, DownstreamUnavailable) as exc:
                 done.append(f"dispatch not sent: {exc}")
     marker = {"run_id": live["run_id"], "drifted": live["drifted"], "at": now.isoformat()}
-    model_store.write_bytes(DRIFT_MARKER, json.dumps(marker).encode())
+    model_store.write_bytes(registry.DRIFT_MARKER_KEY, json.dumps(marker).encode())
     return done

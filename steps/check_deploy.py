@@ -17,7 +17,7 @@ import time
 import requests
 
 from heartml import config
-from heartml.downstream import exchange, server_text
+from heartml.downstream import ask_function, server_text
 from heartml.errors import PipelineError
 from steps._cli import run
 
@@ -31,14 +31,11 @@ def check_deploy(url: str, run_id: str, sha256: str, token: str, timeout: float)
     """Return when ``url`` serves ``run_id`` with ``sha256``; raise PipelineError otherwise."""
     if not url or not run_id or not sha256:
         raise PipelineError("give --url, --expect-run-id and --expect-sha256")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline, wait, last = time.monotonic() + timeout, 1.0, "no answer"
     while True:
         left = deadline - time.monotonic()
         try:
-            response = exchange(
-                "GET", url, headers=headers, seconds=max(0.1, min(REQUEST_TIMEOUT_SECONDS, left))
-            )
+            response = ask_function(url, token, max(0.1, min(REQUEST_TIMEOUT_SECONDS, left)))
         except requests.RequestException as exc:
             last = f"cannot reach it ({type(exc).__name__}: {server_text(exc, 120, (token,))})"
         except ValueError as exc:  # a URL requests cannot even parse
