@@ -53,7 +53,7 @@ PROMOTED_READ_TIMEOUT_SECONDS = 5.0
 def _load_served_model() -> tuple[serving.LoadedModel | None, str | None]:
     try:
         pin = serving.Pin.from_environment(os.environ)
-        store = open_store(config.store_uri(), timeout=config.store_timeout())
+        store = open_store(config.store_uri())
         try:
             model = serving.load_from_store(store, pin)
         except ObjectNotFound:

@@ -27,7 +27,7 @@ st.set_page_config(page_title="Heart-disease model history", layout="wide")
 @st.cache_data(show_spinner=False)
 def cached_history(uri: str, listing: tuple[str, ...]) -> tuple[list[dict], dict | None]:
     """Read every version's metrics; cached until the listing (or the pointer) changes."""
-    return history.load(open_store(uri, timeout=config.store_timeout()))
+    return history.load(open_store(uri))
 
 
 @st.cache_data(show_spinner=False)
@@ -35,7 +35,7 @@ def cached_traffic(
     uri: str, listing: tuple[str, ...], since: str
 ) -> tuple[dict[tuple[str, str], dict], dict[str, dict], list[str]]:
     """The windows summed per version and day, and per version; cached per sink listing."""
-    store = open_store(uri, timeout=config.store_timeout())
+    store = open_store(uri)
     windows, problems = traffic.read_windows(store, datetime.fromisoformat(since))
     days = live_traffic.by_day(windows)
     return days, live_traffic.by_version(days), problems
@@ -190,7 +190,7 @@ def versions_view(store: Store, records: list[dict], pointer: dict | None) -> No
 
 def traffic_view(records: list[dict], live_id: str | None) -> None:
     """What the served function was asked, per day and version, against its training rows."""
-    sink = open_store(config.get("MONITOR_STORE"), timeout=config.store_timeout())
+    sink = open_store(config.get("MONITOR_STORE"))
     days_back = st.selectbox("days shown", DAYS_SHOWN, index=1, key="traffic_days")
     since_day = (datetime.now(UTC) - timedelta(days=days_back - 1)).date()
     since = datetime(since_day.year, since_day.month, since_day.day, tzinfo=UTC)
@@ -285,7 +285,7 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
 @st.fragment(run_every=REFRESH_SECONDS)
 def page() -> None:
     uri = config.store_uri()
-    store = open_store(uri, timeout=config.store_timeout())
+    store = open_store(uri)
     listing = tuple(store.list_keys(registry.MODELS_PREFIX))
     records, pointer = cached_history(uri, listing)
     st.title("Heart-disease model history")

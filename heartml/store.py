@@ -248,8 +248,16 @@ def _content_type(key: str) -> str:
     return "application/octet-stream"
 
 
-def open_store(uri: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Store:
-    """Open the store a URI names: ``gs://bucket[/prefix]`` or a local folder path."""
+def open_store(uri: str | os.PathLike[str], *, timeout: float | None = None) -> Store:
+    """Open the store a URI names: ``gs://bucket[/prefix]`` or a local folder path.
+
+    A bucket's per-call timeout is ``timeout``, or else the configured one
+    (``PIPELINE_STORE_TIMEOUT``, read here so no caller has to pass it).
+    """
+    if timeout is None:  # checked for a folder too: a bad setting is refused, not ignored
+        from heartml import config  # here: config's checks reach back into the registry
+
+        timeout = config.store_timeout()
     uri = os.fspath(uri)
     if not uri or not uri.strip():
         raise ConfigError("the store URI is empty: give gs://BUCKET[/PREFIX] or a folder path")

@@ -161,7 +161,7 @@ def validate_file(path: Path, store_uri: str, params: ValidationParams) -> Valid
 def _drift_reference(store_uri: str, rows: int) -> tuple[pd.DataFrame, str] | None:
     """The rows of the live model's training data the drift tests compare, and its run id."""
     try:
-        store = open_store(store_uri, timeout=config.store_timeout())
+        store = open_store(store_uri)
         live = registry.live_training_dataset(store)
         if live is None:
             return None

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        store = open_store(config.resolve(args, "MONITOR_STORE"), timeout=config.store_timeout())
+        store = open_store(config.resolve(args, "MONITOR_STORE"))
         handle = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8")  # noqa: SIM115
         with handle:
             count = traffic.collect(handle, store)

@@ -19,7 +19,7 @@ log = logging.getLogger("steps.download")
 
 def download_dataset(store_uri: str, dest: Path) -> str:
     """Copy the store's ``dataset.csv`` to ``dest`` atomically; return its sha256."""
-    store = open_store(store_uri, timeout=config.store_timeout())
+    store = open_store(store_uri)
     data = store.read_bytes(DATASET_KEY)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename, so a failed download never leaves half a CSV.

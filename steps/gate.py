@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         out, reports = (config.resolve(args, n) for n in ("PIPELINE_ARTIFACTS", "PIPELINE_REPORTS"))
         verdict, model_bytes, metrics = gate.judge_trained(
             out,
-            open_store(config.store_uri(args.store), timeout=config.store_timeout()),
+            open_store(config.store_uri(args.store)),
             gate.GateParams.from_settings(args),
             artifacts.read_json(reports / artifacts.VALIDATION_REPORT),
         )

@@ -16,7 +16,7 @@ from steps._cli import run
 
 def history_step(store_uri: str) -> None:
     """Print one line per version, oldest first."""
-    store = open_store(store_uri, timeout=config.store_timeout())
+    store = open_store(store_uri)
     # The store's record of the promoted version: listing must not depend on latest.joblib,
     # which is the file a bad day breaks.
     promoted = registry.promoted_version(store)

@@ -38,7 +38,7 @@ def parse_since(value: str | None) -> datetime | None:
 
 
 def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
-    source = open_store(config.resolve(args, "MONITOR_STORE"), timeout=config.store_timeout())
+    source = open_store(config.resolve(args, "MONITOR_STORE"))
     windows, problems = traffic.read_windows(
         source, parse_since(config.resolve(args, "MONITOR_SINCE"))
     )
@@ -50,7 +50,7 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
             "first may take 2-3 hours; locally, collect the function's output with "
             "steps.collect_logs"
         )
-    model_store = open_store(config.store_uri(args.store), timeout=config.store_timeout())
+    model_store = open_store(config.store_uri(args.store))
     try:
         model = serving.load_from_store(model_store)
     except ObjectNotFound:

@@ -23,7 +23,7 @@ def rollback_step(store_uri: str, to: str | None, previous: bool, force: bool) -
     """Make the chosen version live; return its run id."""
     if bool(to) == previous:
         raise ConfigError("give exactly one of --to RUN_ID (ROLLBACK_TO) or --previous")
-    store = open_store(store_uri, timeout=config.store_timeout())
+    store = open_store(store_uri)
     promoted = registry.promoted_version(store)
     target = to or registry.previous_version(store)
     metrics = registry.rollback(store, target, force=force)

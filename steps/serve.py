@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        store = open_store(config.resolve(args, "MONITOR_STORE"), timeout=config.store_timeout())
+        store = open_store(config.resolve(args, "MONITOR_STORE"))
         check_writable(store)
         command = [
             str(Path(sys.executable).parent / "functions-framework"),

@@ -27,7 +27,7 @@ def upload_step(store_uri: str, artifacts_dir: Path, dataset: Path) -> bool:
         dataset_bytes = dataset.read_bytes()
     except OSError as exc:
         raise DatasetError(f"cannot read the training dataset {dataset}: {exc.strerror}") from None
-    store = open_store(store_uri, timeout=config.store_timeout())
+    store = open_store(store_uri)
     card = artifacts.read_card(artifacts_dir)
     promoted = registry.publish(store, model_bytes, metrics, dataset_bytes, card)
     if promoted:

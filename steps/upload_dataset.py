@@ -31,7 +31,7 @@ def upload_dataset(store_uri: str, source: Path, *, if_missing: bool = False) ->
         raise DatasetError(f"cannot read {source}: {exc.strerror or exc}") from None
     if not data:
         raise DatasetError(f"{source} is empty (0 bytes); nothing uploaded")
-    store = open_store(store_uri, timeout=config.store_timeout())
+    store = open_store(store_uri)
     if if_missing and store.exists(DATASET_KEY):
         log.info("kept the dataset already at %s", store.url(DATASET_KEY))
         return None

@@ -84,3 +84,15 @@ def test_unreachable_bucket_fails_fast_with_a_store_error(monkeypatch, free_tcp_
     store = open_store("gs://bucket/prefix", timeout=2)
     with pytest.raises(StoreError, match=r"cannot read gs://bucket/prefix/dataset\.csv"):
         store.read_bytes("dataset.csv")
+
+
+def test_open_store_takes_the_configured_timeout_and_refuses_a_bad_one(monkeypatch, tmp_path):
+    from heartml.errors import ConfigError
+    from heartml.store import open_store
+
+    monkeypatch.setenv("PIPELINE_STORE_TIMEOUT", "7")
+    assert open_store("gs://some-bucket/prefix")._timeout == 7
+    assert open_store("gs://some-bucket/prefix", timeout=3)._timeout == 3
+    monkeypatch.setenv("PIPELINE_STORE_TIMEOUT", "0")
+    with pytest.raises(ConfigError, match="PIPELINE_STORE_TIMEOUT"):
+        open_store(tmp_path / "store")  # refused for a folder too, as every step did before
