@@ -23,14 +23,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import streamlit as st  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 
-from heartml import monitoring, registry, traffic  # noqa: E402
-from heartml.artifacts import metrics_json  # noqa: E402
-from heartml.features import FEATURES  # noqa: E402
-from heartml.store import Store, open_store  # noqa: E402
-from tests.dashboard.seed import seed_history  # noqa: E402
+from heartml.features import FEATURES
+from heartml.serving import (
+    traffic_monitor,
+    traffic_windows,
+)
+from heartml.store import registry
+from heartml.store.backends import Store, open_store
+from heartml.store.model_file import metrics_json
+from tests.dashboard.seed import seed_history
 
 LABELS = [f"q{i}" for i in range(10)]
 
@@ -51,7 +55,7 @@ def seed_month_of_traffic(store: Store, sink: Store, run_id: str) -> int:
             began = start + timedelta(minutes=5 * n)
             spread = [rng.randint(10, 20) for _ in LABELS]
             window = {
-                "format": monitoring.FORMAT, "run_id": run_id, "revision": "fn-00001-abc",
+                "format": traffic_monitor.FORMAT, "run_id": run_id, "revision": "fn-00001-abc",
                 "instance": instance, "sequence": n + 1, "start": f"{began:%Y-%m-%dT%H:00:00Z}",
                 "end": f"{began + timedelta(minutes=5):%Y-%m-%dT%H:00:00Z}", "reason": "due",
                 "requests": sum(spread), "records": sum(spread),
@@ -59,7 +63,7 @@ def seed_month_of_traffic(store: Store, sink: Store, run_id: str) -> int:
                 "features": {name: dict(zip(LABELS, spread, strict=True)) for name in FEATURES},
             }  # fmt: skip
             lines.append(json.dumps({"logger": "heartml.monitoring", "monitoring": window}))
-    return traffic.collect(lines, sink)
+    return traffic_windows.collect(lines, sink)
 
 
 def main() -> None:

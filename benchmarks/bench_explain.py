@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_pipeline import _describe, checkout  # noqa: E402
+from benchmarks.bench_pipeline import _describe, checkout
 
 CALLS, SAMPLES = 500, 41
 
@@ -72,20 +72,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="child runs per tree")
     args = parser.parse_args()
 
-    from heartml import serving, training
+    from heartml.model import training
+    from heartml.serving import api, served_model
     from tests.helpers import SAMPLE_RECORD
 
     model_bytes, _, _ = training.train_version(
         REPO / "datasets" / "default.csv", run_id="bench", git_commit=None,
         params=training.TrainParams(),
     )  # fmt: skip
-    model = serving.model_from_bytes(model_bytes, "bench", verified=True)
+    model = served_model.model_from_bytes(model_bytes, "bench", verified=True)
 
     def plain() -> None:
-        serving.predict(model, serving.parse_request(SAMPLE_RECORD))
+        api.predict(model, api.parse_request(SAMPLE_RECORD))
 
     def explained() -> None:
-        serving.predict(model, serving.parse_request(SAMPLE_RECORD, explain=True))
+        api.predict(model, api.parse_request(SAMPLE_RECORD, explain=True))
 
     for call in (plain, explained):  # warm up
         per_call_us(call, 200)

@@ -24,8 +24,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from heartml import scores
 from heartml.features import FEATURES
+from heartml.model import scores
 
 BOOTSTRAP_RESAMPLES = 1_000
 TIMED_RESAMPLES = 20

@@ -20,11 +20,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from heartml import gate, registry, serving, training  # noqa: E402
-from heartml.artifacts import sha256_bytes  # noqa: E402
-from heartml.dataset import read_dataset  # noqa: E402
-from heartml.store import open_store  # noqa: E402
-from tests.helpers import legacy_model  # noqa: E402  (the pre-fix file the tests serve)
+from heartml.data.dataset import read_dataset
+from heartml.model import (
+    gate,
+    training,
+)
+from heartml.serving import api, served_model
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.model_file import sha256_bytes
+from tests.helpers import legacy_model
 
 DATASET = REPO / "datasets" / "default.csv"
 SAMPLE = {
@@ -101,23 +106,21 @@ def run(server: object) -> None:
             publish[name] = median_ms(
                 lambda store=store: registry.publish(store, *artifacts(uuid.uuid4().hex)), 15
             )
-        load_ms = median_ms(lambda: serving.load_from_store(local), 15)
-        model = serving.load_from_store(local)
-        record = serving.parse_record(SAMPLE)
+        load_ms = median_ms(lambda: served_model.load_from_store(local), 15)
+        model = served_model.load_from_store(local)
+        record = api.parse_record(SAMPLE)
         fast_ms = median_ms(
-            lambda: serving.predict(model, serving.ParsedRequest([record], batch=False)), 3000
+            lambda: api.predict(model, api.ParsedRequest([record], batch=False)), 3000
         )
         # A version archived before the label coding: every answer is turned round.
-        pre_fix = serving.model_from_bytes(legacy_model(frame)[0], "pre-fix", verified=True)
+        pre_fix = served_model.model_from_bytes(legacy_model(frame)[0], "pre-fix", verified=True)
         pre_fix_ms = median_ms(
-            lambda: serving.predict(pre_fix, serving.ParsedRequest([record], batch=False)), 3000
+            lambda: api.predict(pre_fix, api.ParsedRequest([record], batch=False)), 3000
         )
-        batch = [serving.parse_record(SAMPLE)] * 1000
-        batch_ms = median_ms(
-            lambda: serving.predict(model, serving.ParsedRequest(batch, batch=True)), 50
-        )
+        batch = [api.parse_record(SAMPLE)] * 1000
+        batch_ms = median_ms(lambda: api.predict(model, api.ParsedRequest(batch, batch=True)), 50)
         pre_fix_batch_ms = median_ms(
-            lambda: serving.predict(pre_fix, serving.ParsedRequest(batch, batch=True)), 50
+            lambda: api.predict(pre_fix, api.ParsedRequest(batch, batch=True)), 50
         )
         import pandas as pd
 
@@ -133,9 +136,9 @@ def run(server: object) -> None:
         store = open_store(Path(tmp) / "store")
         registry.publish(store, *artifacts("cold"))
         code = (
-            "import time; t=time.perf_counter(); from heartml import serving; "
-            "from heartml.store import open_store; "
-            f"serving.load_from_store(open_store({str(Path(tmp) / 'store')!r})); "
+            "import time; t=time.perf_counter(); from heartml.serving import served_model; "
+            "from heartml.store.backends import open_store; "
+            f"served_model.load_from_store(open_store({str(Path(tmp) / 'store')!r})); "
             "print((time.perf_counter()-t)*1000)"
         )
         for _ in range(5):

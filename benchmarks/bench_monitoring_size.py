@@ -18,10 +18,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from heartml import config, monitoring, serving, traffic  # noqa: E402
-from heartml.features import FEATURES  # noqa: E402
-from heartml.store import open_store  # noqa: E402
-from tests.cases import traffic_records  # noqa: E402
+from heartml import config
+from heartml.features import FEATURES
+from heartml.serving import (
+    served_model,
+    traffic_bins,
+    traffic_monitor,
+    traffic_windows,
+)
+from heartml.store.backends import open_store
+from tests.cases import traffic_records
 
 
 def main() -> None:
@@ -32,10 +38,10 @@ def main() -> None:
              "--out", str(artifacts)],
             cwd=REPO, check=True, capture_output=True,
         )  # fmt: skip
-        model = serving.load_trained(artifacts)
+        model = served_model.load_trained(artifacts)
         windows: list[dict] = []
-        monitor = monitoring.Monitor(
-            model.run_id, monitoring.bins_of(model.metadata), every_requests=10**9,
+        monitor = traffic_monitor.Monitor(
+            model.run_id, traffic_bins.bins_of(model.metadata), every_requests=10**9,
             every_seconds=1e9, min_records=config.get("MONITOR_MIN_BIN_COUNT"),
             emit=windows.append,
         )  # fmt: skip
@@ -43,9 +49,9 @@ def main() -> None:
             row = [record.get(name) for name in FEATURES]
             monitor.record(200, 0.002, records=[row], probabilities=model.probabilities([row]))
         window = monitor.flush("due")
-        line = monitoring.log_line(window)
+        line = traffic_monitor.log_line(window)
         sink = open_store(Path(tmp) / "sink")
-        traffic.collect([line], sink)
+        traffic_windows.collect([line], sink)
         [key] = sink.list_keys()
         entry = len(sink.read_bytes(key))
     per_day = 86_400 // 300 * entry

@@ -1,7 +1,7 @@
 """Serving benchmark: main.py beside a constant handler and the tutorial's handler.
 
 All run under functions-framework (gunicorn, 1 worker, 8 threads) on loopback, with the
-server settings main.py installs (heartml.server: servers.py installs them too, so the
+server settings main.py installs (bounded_worker: servers.py installs them too, so the
 constant handler is the floor of the same server), and are loaded with ``wrk`` in turn,
 round by round, so that they share the machine's noise. Every round is printed.
 Reported: requests/s and p50/p99 at concurrency 1 and 32 (medians over rounds), the
@@ -133,10 +133,12 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
 
     from benchmarks.bench_pipeline import _describe, checkout
-    from heartml import registry, serving, training
-    from heartml.artifacts import save_artifacts
-    from heartml.dataset import read_dataset
-    from heartml.store import open_store
+    from heartml.data.dataset import read_dataset
+    from heartml.model import training
+    from heartml.serving import served_model
+    from heartml.store import registry
+    from heartml.store.backends import open_store
+    from heartml.store.run_folder import save_artifacts
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     frame = read_dataset(REPO / "datasets" / "default.csv")
@@ -225,7 +227,7 @@ def main() -> None:
             print(f"round {number} c={connections:<2} req/s: {shown}; {ratios}")
 
     ours = next(s for s in servers if s.name == "main.py")
-    rows = json.loads(frame[list(serving.FEATURES)].to_json(orient="records"))
+    rows = json.loads(frame[list(served_model.FEATURES)].to_json(orient="records"))
     batch_ms = []
     for _ in range(20):
         started = time.perf_counter()
@@ -236,7 +238,7 @@ def main() -> None:
         p["probability"]
         for p in requests.post(ours.url, json={"instances": rows}).json()["predictions"]
     ]
-    pipeline = serving.load_trained(model_path.parent).pipeline
+    pipeline = served_model.load_trained(model_path.parent).pipeline
     import pandas as pd
 
     expected = pipeline.predict_proba(pd.DataFrame(rows, dtype=float))[:, 1]

@@ -4,7 +4,7 @@
 - ``tutorial_handler``: the 2020 tutorial's way, a DataFrame per request and
   ``pipeline.predict``, on the same model file (``$BENCH_MODEL``).
 
-Both are served with the server settings main.py installs (heartml.server), so the
+Both are served with the server settings main.py installs (heartml.serving.bounded_worker), so the
 constant handler is the floor of the same server, not of functions-framework's defaults.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import flask
 import functions_framework
 
-from heartml import server
+from heartml.serving import bounded_worker
 
-server.install()
+bounded_worker.install()
 
 ANSWER = {"diagnosis": "heart-disease", "probability": 0.5, "run_id": "constant"}
 
@@ -34,9 +34,9 @@ _PIPELINE = None
 if os.environ.get("BENCH_MODEL"):
     import pandas as pd
 
-    from heartml import serving
+    from heartml.serving import served_model
 
-    _PIPELINE = serving.load_trained(Path(os.environ["BENCH_MODEL"]).parent).pipeline
+    _PIPELINE = served_model.load_trained(Path(os.environ["BENCH_MODEL"]).parent).pipeline
 
 
 @functions_framework.http

@@ -4,8 +4,8 @@ The versions come from $PIPELINE_STORE, the traffic windows from $MONITOR_STORE.
 Reads metrics files, ``models/latest.json`` and the windows only, never a model. Each
 store's listing is taken on every run and what is read is cached per listing, so the
 page refreshes itself when a version or an hour of traffic lands and costs one LIST
-per store when nothing did. What it shows is shaped in heartml/history.py and
-heartml/live_traffic.py; this file only lays it out.
+per store when nothing did. What it shows is shaped in heartml/views/archive_view.py and
+heartml/views/traffic_view.py; this file only lays it out.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from heartml import config, history, live_traffic, registry, traffic
-from heartml.markdown import cell
-from heartml.store import Store, open_store
+from heartml import config
+from heartml.ops import traffic_windows
+from heartml.store import registry
+from heartml.store.backends import Store, open_store
+from heartml.views import archive_view, traffic_view
+from heartml.views.markdown import cell
 
 REFRESH_SECONDS = 60
 DAYS_SHOWN = (7, 30, 90)
@@ -27,7 +30,7 @@ st.set_page_config(page_title="Heart-disease model history", layout="wide")
 @st.cache_data(show_spinner=False)
 def cached_history(uri: str, listing: tuple[str, ...]) -> tuple[list[dict], dict | None]:
     """Read every version's metrics; cached until the listing (or the pointer) changes."""
-    return history.load(open_store(uri))
+    return archive_view.load(open_store(uri))
 
 
 @st.cache_data(show_spinner=False)
@@ -36,9 +39,9 @@ def cached_traffic(
 ) -> tuple[dict[tuple[str, str], dict], dict[str, dict], list[str]]:
     """The windows summed per version and day, and per version; cached per sink listing."""
     store = open_store(uri)
-    windows, problems = traffic.read_windows(store, datetime.fromisoformat(since))
-    days = live_traffic.by_day(windows)
-    return days, live_traffic.by_version(days), problems
+    windows, problems = traffic_windows.read_windows(store, datetime.fromisoformat(since))
+    days = traffic_view.by_day(windows)
+    return days, traffic_view.by_version(days), problems
 
 
 def show_served(promoted: str) -> None:
@@ -50,7 +53,7 @@ def show_served(promoted: str) -> None:
             "`gcloud auth print-identity-token`, for a private function) to see it."
         )
         return
-    served = history.served_version(url, config.get("FUNCTION_ID_TOKEN"))
+    served = archive_view.served_version(url, config.get("FUNCTION_ID_TOKEN"))
     if "error" in served:
         st.warning(f"Served: unknown ({cell(served['error'], 300)})")
     elif served["run_id"] == promoted:
@@ -77,16 +80,16 @@ def show_live(records: list[dict], pointer: dict | None) -> dict | None:
     before = registry.promoted_before(records, live)
     st.subheader(f"Promoted: {cell(live_id)}")
     st.caption(
-        f"trained {history.format_time(live.get('timestamp'))} · promoted "
-        f"{history.format_time((pointer or {}).get('promoted_at')) or '?'} "
+        f"trained {archive_view.format_time(live.get('timestamp'))} · promoted "
+        f"{archive_view.format_time((pointer or {}).get('promoted_at')) or '?'} "
         f"({cell((pointer or {}).get('reason', '?'))})"
         + (f" · compared with {before['run_id']}" if before is not None else "")
     )
     show_served(live_id)
-    for column, score in zip(st.columns(3), history.SCORES, strict=True):
-        delta = history.score_delta(live[score], None if before is None else before.get(score))
+    for column, score in zip(st.columns(3), archive_view.SCORES, strict=True):
+        delta = archive_view.score_delta(live[score], None if before is None else before.get(score))
         column.metric(
-            history.SCORE_TITLES[score],
+            archive_view.SCORE_TITLES[score],
             f"{live[score]:.4f}",
             delta,
             delta_color="off" if delta == "no change" else "normal",
@@ -108,7 +111,7 @@ def compare_section(records: list[dict], live: dict | None, live_id: str | None)
     b_id = right.selectbox("with", ids, index=ids.index(default_b), key="compare_b")
     by_id = {m["run_id"]: m for m in records}
     # A static table: every fact readable (and findable) at once, on a phone too.
-    st.table(history.compare(by_id[a_id], by_id[b_id], live_id).set_index(""))
+    st.table(archive_view.compare(by_id[a_id], by_id[b_id], live_id).set_index(""))
 
 
 def versions_view(store: Store, records: list[dict], pointer: dict | None) -> None:
@@ -118,9 +121,9 @@ def versions_view(store: Store, records: list[dict], pointer: dict | None) -> No
         return
     live_id = (pointer or {}).get("run_id")
     live = show_live(records, pointer)
-    table = history.versions_table(records, live_id)
+    table = archive_view.versions_table(records, live_id)
 
-    held = history.held_back(records)
+    held = archive_view.held_back(records)
     if held:
         st.subheader("Held back by the gate")
         st.markdown(
@@ -138,9 +141,11 @@ def versions_view(store: Store, records: list[dict], pointer: dict | None) -> No
         "depend on which class is positive, so versions trained before the label fix (label "
         'coding "pre-fix", served turned round) compare directly.'
     )
-    floors = history.floors()
+    floors = archive_view.floors()
     for score in ("roc_auc", "val_acc"):
-        st.vega_lite_chart(history.score_chart(table, score, floors.get(score)), width="stretch")
+        st.vega_lite_chart(
+            archive_view.score_chart(table, score, floors.get(score)), width="stretch"
+        )
 
     st.subheader("Versions")
     st.caption("Newest first. Select a row to see where that version came from.")
@@ -169,11 +174,11 @@ def versions_view(store: Store, records: list[dict], pointer: dict | None) -> No
     # The pointer may name a version whose metrics are unreadable: then the newest one.
     chosen = next((m for m in records if m.get("run_id") == chosen_id), records[-1])
     st.subheader(f"Lineage of {cell(chosen['run_id'])}")
-    facts = history.lineage(chosen, store)
+    facts = archive_view.lineage(chosen, store)
     st.table({"": [name for name, _ in facts], "value": [value for _, value in facts]})
     with st.expander(f"Model card of {cell(chosen['run_id'])}"):
         # Rendered here from the card's JSON: every stored value is escaped on the way.
-        st.markdown(history.model_card_text(chosen, store))
+        st.markdown(archive_view.model_card_text(chosen, store))
 
     if len(records) > 1:
         compare_section(records, live, live_id)
@@ -188,14 +193,14 @@ def versions_view(store: Store, records: list[dict], pointer: dict | None) -> No
         st.dataframe(drifted[list(columns)].rename(columns=columns).iloc[::-1], hide_index=True)
 
 
-def traffic_view(records: list[dict], live_id: str | None) -> None:
+def traffic_section(records: list[dict], live_id: str | None) -> None:
     """What the served function was asked, per day and version, against its training rows."""
     sink = open_store(config.get("MONITOR_STORE"))
     days_back = st.selectbox("days shown", DAYS_SHOWN, index=1, key="traffic_days")
     since_day = (datetime.now(UTC) - timedelta(days=days_back - 1)).date()
     since = datetime(since_day.year, since_day.month, since_day.day, tzinfo=UTC)
     listing = tuple(
-        key for key in sink.list_keys() if (hour := traffic.hour_of(key)) and hour >= since
+        key for key in sink.list_keys() if (hour := traffic_windows.hour_of(key)) and hour >= since
     )
     days, totals, problems = cached_traffic(sink.uri, listing, since.isoformat())
     min_count = config.get("MONITOR_MIN_BIN_COUNT")
@@ -214,7 +219,7 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
             "collects its own."
         )
         return
-    st.vega_lite_chart(live_traffic.volume_chart(days), width="stretch")
+    st.vega_lite_chart(traffic_view.volume_chart(days), width="stretch")
     versions = sorted(totals, key=lambda run_id: str(totals[run_id]["last"]), reverse=True)
     chosen = st.selectbox(
         "served version",
@@ -224,13 +229,13 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
         key="traffic_version",
     )
     metrics = next((m for m in records if m.get("run_id") == chosen), None)
-    reference = live_traffic.reference_of(metrics) if metrics else None
+    reference = traffic_view.reference_of(metrics) if metrics else None
     merged = totals[chosen]
     answered = st.columns(4)
     answered[0].metric("records answered", f"{merged['records']:,}")
     answered[1].metric("requests", f"{merged['requests']:,}")
     answered[2].metric("instances", f"{merged['instances']:,}")
-    answered[3].metric(live_traffic.HELD, f"{merged['held_records']:,}")
+    answered[3].metric(traffic_view.HELD, f"{merged['held_records']:,}")
     if merged["held_records"]:
         st.caption(
             f"{merged['held_records']:,} record(s) came from instances that stopped before "
@@ -243,14 +248,14 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
             "or not in this store): drift is not shown."
         )
     else:
-        verdict = traffic.compare(
+        verdict = traffic_windows.compare(
             merged, reference, psi_threshold=threshold,
             p_threshold=config.get("MONITOR_P_VALUE"), min_records=min_records,
             min_count=min_count,
         )  # fmt: skip
         if not verdict["judged"]:
             st.info(
-                f"{traffic.binned_records(merged)} records counted per bin: fewer than the "
+                f"{traffic_windows.binned_records(merged)} records counted per bin: fewer than the "
                 f"{min_records} drift needs."
             )
         elif verdict["drifted"]:
@@ -261,11 +266,11 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
             st.warning(f"Over these days, live inputs have drifted from training in {shown}.")
         else:
             st.success("Over these days, live inputs look like the training rows.")
-        psi = live_traffic.psi_rows(days, chosen, reference, min_records)
+        psi = traffic_view.psi_rows(days, chosen, reference, min_records)
         if psi.empty:
             st.caption(f"No day has the {min_records} records a daily PSI needs.")
         else:
-            st.vega_lite_chart(live_traffic.psi_chart(psi, threshold), width="stretch")
+            st.vega_lite_chart(traffic_view.psi_chart(psi, threshold), width="stretch")
     trained_share = ((reference or {}).get("answers") or {}).get("positive_share")
     st.caption(
         "Per day, newest first. Missing, imputed and out of range are shares of all values "
@@ -273,12 +278,12 @@ def traffic_view(records: list[dict], live_id: str | None) -> None:
         + ("" if trained_share is None else f" ({trained_share:.1%} of the training rows)")
         + f'. "None" is a share hidden because it would single out fewer than {min_count} records.'
     )
-    table = live_traffic.day_rows(days, chosen, min_count).iloc[::-1]
+    table = traffic_view.day_rows(days, chosen, min_count).iloc[::-1]
     percent = st.column_config.NumberColumn(format="percent")
     st.dataframe(
         table,
         hide_index=True,
-        column_config={name: percent for name in [*live_traffic.SHARES, "answered heart disease"]},
+        column_config={name: percent for name in [*traffic_view.SHARES, "answered heart disease"]},
     )
 
 
@@ -297,7 +302,7 @@ def page() -> None:
     with versions_tab:
         versions_view(store, records, pointer)
     with traffic_tab:
-        traffic_view(records, (pointer or {}).get("run_id"))
+        traffic_section(records, (pointer or {}).get("run_id"))
 
 
 page()

@@ -1,32 +1,28 @@
-"""Library behind the heart-disease CT/CD pipeline: one module per concern.
+"""Library behind the heart-disease CT/CD pipeline, in wings; each wing's docstring maps it.
 
-Definitions, used on every side:
+Ground floor, read by every wing:
 
-- ``features``: the feature set, each feature's role and valid values, the label's meaning.
 - ``errors``: the exception family.
-- ``config``: every setting (store, paths, thresholds, run id, timeouts) from flag, environment
-  or default.
+- ``config``: every setting (store, paths, thresholds, run id, timeouts) from flag,
+  environment or default, and the rule a run id follows.
+- ``features``: the data contract: the feature set, each feature's role and valid values,
+  the label's meaning.
+- ``logs``: log lines: Cloud Logging's JSON for the function, one escaped line for a step.
 
-Training side (the workflow's steps):
+Wings, each importing only the ground floor and the wings listed before it:
 
-- ``dataset``: the one reader of the dataset CSV.
-- ``validation``: data checks and drift, before anything is trained.
-- ``training``: the model, its split, and a version's files (model, metrics, held-out rows).
-- ``scores``: the one definition of accuracy and ROC AUC (numpy only).
-- ``linear``: the fast path's parameters, exported from a fitted pipeline and checked.
-- ``gate``: whether a candidate may replace the live model.
-- ``artifacts``: the files a training run writes, the model file's format, integrity checks.
-- ``report``: the Markdown run summary.
+- ``store``: the bucket or folder, the registry's layout of versions in it, the model
+  file's format, and the local run folder the steps hand files through.
+- ``data``: reading the dataset CSV and checking it before anything trains on it.
+- ``serving``: what the Cloud Function runs: the served model, the API's shapes, the
+  bounded HTTP worker, the traffic monitor.
+- ``model``: training, the scores, the gate, the model card's facts.
+- ``ops``: what runs around the function: the event consumers, every outbound call
+  (GitHub, Slack, the deployed function), the monitor's windows and its drift action.
+- ``views``: everything rendered for people: Markdown, the run summary, the card page,
+  the dashboard's tables and charts.
 
-Store and operations:
-
-- ``store``: the only code that talks to Cloud Storage or the local folder.
-- ``registry``: the store's layout; archiving, promoting, rolling back, listing versions.
-- ``history``: the archive's metrics shaped for the dashboard.
-- ``events``: the CloudEvent consumers (dispatch on new data, alert on a slipping model).
-
-Serving side (``main.py``):
-
-- ``serving``: loading a published model, checking requests, shaping answers.
-- ``logs``: Cloud Logging's JSON lines.
+The function ships the ground floor, ``store``, ``serving`` and the two ``ops`` modules its
+event consumers run (``.gcloudignore``); nothing in the package imports the dashboard,
+and only ``store`` imports google-cloud-storage.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import subprocess
 from datetime import UTC, datetime
@@ -117,7 +118,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("ROLLBACK_PREVIOUS", bool, False, "make the version before live", "--previous"),
         Setting("ROLLBACK_FORCE", bool, False, "allow a version the gate held back", "--force"),
         Setting("REPORT_PUBLISHED", bool, False, "say the model went live", "--published"),
-        # The deployed revision's pin (heartml.serving), and what steps.check_deploy expects.
+        # The deployed revision's pin (served_model), and what steps.check_deploy expects.
         Setting("PORT", int, 8080, "the port steps.serve listens on (Cloud Run's too)", "--port"),
         Setting("MONITOR_ENABLED", bool, True, "count served traffic per bin"),
         Setting("MONITOR_EVERY_REQUESTS", int, 1000, "emit a window after this many requests"),
@@ -253,6 +254,24 @@ def store_timeout() -> float:
     return value
 
 
+# A run id names store files: letters, digits, '.', '_', '-', starting with a letter or digit,
+# so it can never climb out of the store ("../x") or name the pointer ("latest").
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RESERVED_RUN_IDS = {"latest"}
+
+
+def check_run_id(run_id: object) -> str:
+    """Return ``run_id`` if it may name a version; raise ConfigError naming the rule if not."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ConfigError(
+            f"run id {ascii(run_id)[:60]} must be 1-128 letters, digits, '.', '_' or '-' "
+            "and start with a letter or digit"
+        )
+    if run_id.lower() in RESERVED_RUN_IDS:
+        raise ConfigError(f"run id {run_id!r} is reserved: it names the promoted-version files")
+    return run_id
+
+
 def run_id(flag: str | None = None) -> str:
     """Return this run's id, which names its archived model and metrics.
 
@@ -266,9 +285,6 @@ def run_id(flag: str | None = None) -> str:
     if not value:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         value = f"local-{stamp}-{secrets.token_hex(3)}"
-    # Imported here: the rule lives with the keys it protects (heartml.registry).
-    from heartml.registry import check_run_id
-
     return check_run_id(value)
 
 

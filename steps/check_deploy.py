@@ -17,8 +17,8 @@ import time
 import requests
 
 from heartml import config
-from heartml.downstream import ask_function, server_text
 from heartml.errors import PipelineError
+from heartml.ops.downstream import ask_function, server_text
 from steps._cli import run
 
 log = logging.getLogger("steps.check_deploy")

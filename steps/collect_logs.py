@@ -11,8 +11,9 @@ import argparse
 import logging
 import sys
 
-from heartml import config, traffic
-from heartml.store import open_store
+from heartml import config
+from heartml.ops import traffic_windows
+from heartml.store.backends import open_store
 from steps._cli import run
 
 log = logging.getLogger("steps.collect_logs")
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(config.resolve(args, "MONITOR_STORE"))
         handle = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8")  # noqa: SIM115
         with handle:
-            count = traffic.collect(handle, store)
+            count = traffic_windows.collect(handle, store)
         log.info("collected %d traffic window(s) into %s", count, store.uri)
 
     return run("collect_logs", body)

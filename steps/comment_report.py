@@ -14,9 +14,11 @@ import os
 import sys
 from pathlib import Path
 
-from heartml import config, pull_request, report
-from heartml.downstream import RetryPolicy
+from heartml import config
 from heartml.errors import ConfigError, DownstreamRefused, DownstreamUnavailable
+from heartml.ops import pull_request
+from heartml.ops.downstream import RetryPolicy
+from heartml.views import run_summary
 from steps._cli import annotation_text, run
 
 log = logging.getLogger("steps.comment_report")
@@ -27,7 +29,7 @@ def comment_step(number: int | None, reports: Path, artifacts_dir: Path) -> str:
     repository, token = config.get("GITHUB_REPOSITORY"), config.get("GITHUB_TOKEN").strip()
     if number is None or not repository or not token:
         raise ConfigError("set --pr (or PR_NUMBER), GITHUB_REPOSITORY and GITHUB_TOKEN")
-    text = report.render_run(reports, artifacts_dir)
+    text = run_summary.render_run(reports, artifacts_dir)
     api = config.get("GITHUB_API_URL").rstrip("/")
     try:
         outcome = pull_request.post_report(

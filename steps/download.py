@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 from heartml import config
-from heartml.artifacts import sha256_bytes
-from heartml.registry import DATASET_KEY
-from heartml.store import open_store
+from heartml.store.backends import open_store
+from heartml.store.model_file import sha256_bytes
+from heartml.store.registry import DATASET_KEY
 from steps._cli import run
 
 log = logging.getLogger("steps.download")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from heartml import artifacts, config, gate
+from heartml import config
 from heartml.errors import PipelineError
-from heartml.store import open_store
+from heartml.model import gate
+from heartml.store import run_folder
+from heartml.store.backends import open_store
 from steps._cli import run
 
 log = logging.getLogger("steps.gate")
@@ -31,10 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             out,
             open_store(config.store_uri(args.store)),
             gate.GateParams.from_settings(args),
-            artifacts.read_json(reports / artifacts.VALIDATION_REPORT),
+            run_folder.read_json(reports / run_folder.VALIDATION_REPORT),
         )
-        artifacts.save_artifacts(out, model_bytes, metrics)
-        artifacts.write_report(reports, artifacts.GATE_REPORT, verdict.to_dict())
+        run_folder.save_artifacts(out, model_bytes, metrics)
+        run_folder.write_report(reports, run_folder.GATE_REPORT, verdict.to_dict())
         for note in verdict.notes:
             log.info("%s", note)
         run_id = metrics["run_id"]

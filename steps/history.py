@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-from heartml import config, registry
+from heartml import config
 from heartml.errors import ConfigError
 from heartml.features import label_coding_of, label_note
-from heartml.store import open_store
+from heartml.store import registry
+from heartml.store.backends import open_store
 from steps._cli import run
 
 

@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from heartml import config, monitoring, serving, traffic
+from heartml import config
 from heartml.errors import ConfigError, ObjectNotFound
-from heartml.markdown import cell
-from heartml.store import open_store
+from heartml.ops import drift_action, traffic_windows
+from heartml.serving import served_model, traffic_bins
+from heartml.store.backends import open_store
+from heartml.views.markdown import cell
 from steps._cli import run
 
 log = logging.getLogger("steps.monitor")
@@ -39,7 +41,7 @@ def parse_since(value: str | None) -> datetime | None:
 
 def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
     source = open_store(config.resolve(args, "MONITOR_STORE"))
-    windows, problems = traffic.read_windows(
+    windows, problems = traffic_windows.read_windows(
         source, parse_since(config.resolve(args, "MONITOR_SINCE"))
     )
     for problem in problems:
@@ -52,13 +54,13 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
         )
     model_store = open_store(config.store_uri(args.store))
     try:
-        model = serving.load_from_store(model_store)
+        model = served_model.load_from_store(model_store)
     except ObjectNotFound:
         raise ConfigError("no live model to compare the traffic with: run the pipeline") from None
-    reference = monitoring.reference(
-        monitoring.bins_of(model.metadata), model.metadata.get("monitoring_answers")
+    reference = traffic_bins.reference(
+        traffic_bins.bins_of(model.metadata), model.metadata.get("monitoring_answers")
     )
-    merged = traffic.merge(windows)
+    merged = traffic_windows.merge(windows)
     live = merged.get(str(model.run_id))
     report = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -71,7 +73,7 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
         },
         "live": None
         if live is None
-        else traffic.compare(
+        else traffic_windows.compare(
             live,
             reference,
             psi_threshold=config.resolve(args, "MONITOR_PSI_THRESHOLD"),
@@ -82,7 +84,7 @@ def monitor_step(args: argparse.Namespace) -> dict[str, Any]:
     }
     live_report = report["live"]
     if live_report and live_report["drifted"]:
-        report["actions"] = traffic.act_on_drift(
+        report["actions"] = drift_action.act_on_drift(
             live_report,
             model_store,
             model.metadata.get("dataset_sha256"),
@@ -115,7 +117,7 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The report as Markdown; what came from the bucket goes through ``heartml.markdown``."""
+    """The report as Markdown; what came from the bucket goes through ``heartml.views.markdown``."""
     live = report["live"]
     lines = [
         f"# Live traffic against training, {cell(report['generated'])}",

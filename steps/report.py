@@ -12,7 +12,9 @@ import logging
 import os
 from pathlib import Path
 
-from heartml import artifacts, config, report
+from heartml import config
+from heartml.store import run_folder
+from heartml.views import run_summary
 from steps._cli import run
 
 log = logging.getLogger("steps.report")
@@ -20,9 +22,9 @@ log = logging.getLogger("steps.report")
 
 def report_step(reports: Path, artifacts_dir: Path, published: bool) -> Path:
     """Render the summary from ``reports/`` and the artifacts; return where it went."""
-    text = report.render_run(reports, artifacts_dir, published=published)
+    text = run_summary.render_run(reports, artifacts_dir, published=published)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    target = Path(summary) if summary else reports / artifacts.SUMMARY_REPORT
+    target = Path(summary) if summary else reports / run_folder.SUMMARY_REPORT
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("a" if summary else "w") as handle:
         handle.write(text + "\n")

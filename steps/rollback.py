@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from heartml import config, registry
+from heartml import config
 from heartml.errors import ConfigError
-from heartml.store import open_store
+from heartml.store import registry
+from heartml.store.backends import open_store
 from steps._cli import run, set_outputs
 
 log = logging.getLogger("steps.rollback")

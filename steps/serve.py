@@ -33,14 +33,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from heartml import config, traffic
+from heartml import config
 from heartml.errors import PipelineError
-from heartml.store import Store, open_store
+from heartml.ops import traffic_windows
+from heartml.store.backends import Store, open_store
 from steps._cli import run
 
 log = logging.getLogger("steps.serve")
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
-# gunicorn's master gives its worker 9 s to finish and flush (heartml.server).
+# gunicorn's master gives its worker 9 s to finish and flush (heartml.serving.bounded_worker).
 GRACE_SECONDS = 15
 PR_SET_PDEATHSIG = 1
 
@@ -60,7 +61,7 @@ def stop_function(function: subprocess.Popen[str]) -> None:
 
 def check_writable(store: Store) -> None:
     """Fail before serving if the monitoring store cannot take a window (say a read-only path)."""
-    key = f"{traffic.LOG_ID}/.writable-check"
+    key = f"{traffic_windows.LOG_ID}/.writable-check"
     try:
         store.write_bytes(key, b"")
         store.delete(key)
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in function.stdout:  # until the function exits and closes its end
                 sys.stdout.write(line)
                 sys.stdout.flush()
-                count += traffic.collect([line], store)
+                count += traffic_windows.collect([line], store)
         finally:
             # On any error here (the store failing mid-way, a broken terminal), the
             # function goes too; after a normal stop this finds it gone already.

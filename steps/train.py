@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from heartml import artifacts, config, training
+from heartml import config
+from heartml.model import training
+from heartml.store import run_folder
 from steps._cli import run
 
 log = logging.getLogger("steps.train")
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             git_commit=config.git_commit(),
             params=training.TrainParams.from_settings(args),
         )
-        artifacts.save_artifacts(out, model_bytes, metrics, evaluation)
+        run_folder.save_artifacts(out, model_bytes, metrics, evaluation)
         log.info(
             "run %s: acc %.3f, val_acc %.3f, roc_auc %.3f on %d rows -> %s",
             metrics["run_id"],

@@ -12,9 +12,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from heartml import artifacts, config, registry
+from heartml import config
 from heartml.errors import DatasetError
-from heartml.store import open_store
+from heartml.store import registry, run_folder
+from heartml.store.backends import open_store
 from steps._cli import run, set_outputs
 
 log = logging.getLogger("steps.upload")
@@ -22,13 +23,13 @@ log = logging.getLogger("steps.upload")
 
 def upload_step(store_uri: str, artifacts_dir: Path, dataset: Path) -> bool:
     """Publish the trained version with its dataset; return whether it went live."""
-    model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
+    model_bytes, metrics = run_folder.read_artifacts(artifacts_dir)
     try:
         dataset_bytes = dataset.read_bytes()
     except OSError as exc:
         raise DatasetError(f"cannot read the training dataset {dataset}: {exc.strerror}") from None
     store = open_store(store_uri)
-    card = artifacts.read_card(artifacts_dir)
+    card = run_folder.read_card(artifacts_dir)
     promoted = registry.publish(store, model_bytes, metrics, dataset_bytes, card)
     if promoted:
         set_outputs(run_id=metrics["run_id"], model_sha256=metrics["model_sha256"])

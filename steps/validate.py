@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from heartml import artifacts, config, validation
+from heartml import config
+from heartml.data import validation
+from heartml.store import run_folder
 from steps._cli import run
 
 log = logging.getLogger("steps.validate")
@@ -27,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         path = config.resolve(args, "PIPELINE_DATASET")
         params = validation.ValidationParams.from_settings(args)
         report = validation.validate_file(path, config.store_uri(args.store), params)
-        artifacts.write_report(
-            config.resolve(args, "PIPELINE_REPORTS"), artifacts.VALIDATION_REPORT, report.to_dict()
+        run_folder.write_report(
+            config.resolve(args, "PIPELINE_REPORTS"), run_folder.VALIDATION_REPORT, report.to_dict()
         )
         for finding in report.warnings:
             log.warning("%s", finding.line())

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.features import FEATURES
 from tests.helpers import DATASET
 

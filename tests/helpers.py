@@ -5,6 +5,7 @@ Fixtures live in conftest.py; everything a test imports by name lives here.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import io
@@ -53,6 +54,50 @@ def checkout_files(into: Path) -> Path:
             (into / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, into / name)
     return into
+
+
+def _module_file(module: str) -> Path | None:
+    for path in (
+        REPO / f"{module.replace('.', '/')}.py",
+        REPO / module.replace(".", "/") / "__init__.py",
+    ):
+        if path.is_file():
+            return path
+    return None
+
+
+def modules_reached_from(path: Path) -> set[str]:
+    """Every ``heartml`` module ``path`` imports, at any depth and inside functions too.
+
+    Read from the source (``ast``), not from what one run happened to import, so an import
+    only a rare branch makes still counts; each package above a module is reached too.
+    """
+    reached: set[str] = set()
+    todo = [path]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            for name in names:
+                parts = name.split(".")
+                for i in range(1, len(parts) + 1):
+                    module = ".".join(parts[:i])
+                    found = _module_file(module) if parts[0] == "heartml" else None
+                    if found is not None and module not in reached:
+                        reached.add(module)
+                        todo.append(found)
+    return reached
+
+
+def function_source_files() -> list[str]:
+    """What the function's upload must hold: main.py, its requirements, what main.py reaches."""
+    reached = modules_reached_from(REPO / "main.py")
+    files = {_module_file(m).relative_to(REPO).as_posix() for m in reached}  # type: ignore[union-attr]
+    return sorted({"main.py", "requirements.txt", *files})
 
 
 class DelegatingStore:
@@ -237,9 +282,10 @@ def legacy_model(frame: Any, *, fast_path: bool = True) -> tuple[bytes, Any]:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from heartml import linear, training
-    from heartml.artifacts import LEGACY_MODEL_FORMAT
     from heartml.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+    from heartml.model import training
+    from heartml.serving import fast_path
+    from heartml.store.model_file import LEGACY_MODEL_FORMAT
 
     numeric = Pipeline(
         [("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
@@ -272,7 +318,7 @@ def legacy_model(frame: Any, *, fast_path: bool = True) -> tuple[bytes, Any]:
             "features": list(FEATURES),
             "feature_ranges": training.feature_ranges(train_x),
         },
-        "linear": linear.export(pipeline, list(FEATURES)) if fast_path else None,
+        "linear": fast_path.export(pipeline, list(FEATURES)) if fast_path else None,
         "pipeline": inner.getvalue(),
     }
     assert not fast_path or payload["linear"] is not None

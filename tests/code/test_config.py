@@ -194,7 +194,8 @@ def test_a_malformed_setting_is_named(monkeypatch, name, raw, message) -> None:
 
 
 def test_the_gate_and_the_alerts_share_their_defaults() -> None:
-    from heartml import events, gate
+    from heartml.model import gate
+    from heartml.ops import events
 
     params, alerts = gate.GateParams(), events.AlertThresholds()
     assert (alerts.min_roc_auc, alerts.min_accuracy) == (params.min_roc_auc, params.min_accuracy)

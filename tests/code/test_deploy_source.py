@@ -1,5 +1,7 @@
 """The function's source upload is an allowlist, checked with gcloud's own file lister.
 
+It holds what ``main.py`` reaches (its imports, read from the source), and no more.
+
 ``gcloud functions deploy --source=.`` uploads what ``.gcloudignore`` lets through. The
 checkout on a runner holds far more than the function needs, among it the credentials
 file google-github-actions/auth writes into the workspace; none of that may ship.
@@ -16,9 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from heartml import registry
-from heartml.store import open_store
-from tests.helpers import DATASET, RUNNER_LEFTOVERS, SAMPLE_RECORD, checkout_files
+from heartml.store import registry
+from heartml.store.backends import open_store
+from tests.helpers import (
+    DATASET,
+    RUNNER_LEFTOVERS,
+    SAMPLE_RECORD,
+    checkout_files,
+    function_source_files,
+)
 
 GCLOUD = shutil.which("gcloud")
 pytestmark = pytest.mark.skipif(GCLOUD is None, reason="the Google Cloud CLI is not installed")
@@ -49,9 +57,11 @@ def test_only_the_function_and_its_package_are_uploaded(tmp_path) -> None:
 
     listed = _listed_for_upload(tree, tmp_path / "gcloud-config")
 
-    package = {p.relative_to(tree).as_posix() for p in (tree / "heartml").iterdir() if p.is_file()}
-    package -= {"heartml/__pycache__"}
-    assert listed == {"main.py", "requirements.txt", *package}
+    # What main.py reaches, and nothing else: no training, data or view wing, no dashboard.
+    assert sorted(listed) == function_source_files()
+    assert not any(
+        name.startswith(("heartml/model/", "heartml/views/", "heartml/data/")) for name in listed
+    )
     assert not any(name.startswith("gha-creds") for name in listed)
 
 

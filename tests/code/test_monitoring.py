@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from heartml import monitoring
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.features import FEATURES
+from heartml.serving import traffic_bins, traffic_monitor
 from tests.helpers import DATASET, SAMPLE_RECORD
 
 RECORD = [float(SAMPLE_RECORD[name]) for name in FEATURES]
@@ -18,7 +18,7 @@ RECORD = [float(SAMPLE_RECORD[name]) for name in FEATURES]
 
 @pytest.fixture(scope="module")
 def bins() -> dict:
-    return monitoring.training_bins(read_dataset(DATASET)[list(FEATURES)].astype(float))
+    return traffic_bins.training_bins(read_dataset(DATASET)[list(FEATURES)].astype(float))
 
 
 class Clock:
@@ -33,7 +33,7 @@ class Clock:
 
 def _monitor(bins, every_requests=1000, every_seconds=300.0, clock=None, min_records=1):
     windows: list[dict] = []
-    monitor = monitoring.Monitor(
+    monitor = traffic_monitor.Monitor(
         "run-1", bins, every_requests=every_requests, every_seconds=every_seconds,
         min_records=min_records, emit=windows.append, clock=clock or Clock(),
     )  # fmt: skip
@@ -46,7 +46,7 @@ def test_bins_come_from_the_training_rows(bins) -> None:
     assert bins["ca"]["training_counts"]["imputed"] == 5
     assert 5 <= len(bins["chol"]["edges"]) <= 9
     assert bins["chol"]["min"] == 126.0 and bins["chol"]["max"] == 564.0
-    assert monitoring.bin_names(bins["sex"]) == ["0", "1", "missing", "imputed", "out_of_range"]
+    assert traffic_bins.bin_names(bins["sex"]) == ["0", "1", "missing", "imputed", "out_of_range"]
 
 
 def test_each_value_lands_in_its_bin(bins) -> None:
@@ -94,23 +94,23 @@ def test_errors_are_counted_by_field_and_a_callers_key_is_not_repeated(bins) -> 
 
 def test_a_version_without_training_bins_is_binned_over_its_range() -> None:
     ranges = {"chol": {"min": 100.0, "max": 200.0}, "sex": {"codes": [0.0, 1.0]}}
-    bins = monitoring.bins_from_ranges(ranges)
+    bins = traffic_bins.bins_from_ranges(ranges)
     assert bins["chol"]["edges"] == pytest.approx([110, 120, 130, 140, 150, 160, 170, 180, 190])
     assert bins["sex"] == {"codes": [0.0, 1.0]}
     assert bins["age"]["edges"] == []  # nothing known: one bin, never out of range
 
 
 def test_latency_quantiles_read_the_histogram() -> None:
-    counts = [0] * (len(monitoring.LATENCY_EDGES_MS) + 1)
+    counts = [0] * (len(traffic_monitor.LATENCY_EDGES_MS) + 1)
     counts[0], counts[3], counts[-1] = 50, 45, 5
-    assert monitoring.latency_quantiles(counts) == {"p50": 1, "p90": 10, "p99": None}
+    assert traffic_monitor.latency_quantiles(counts) == {"p50": 1, "p90": 10, "p99": None}
 
 
 def test_training_counts_are_the_monitors_own_binning_of_the_training_rows(bins) -> None:
     """The reference is counted vectorised at training; the function counts row by row."""
     frame = read_dataset(DATASET)[list(FEATURES)].astype(float)
     frame.loc[frame.index[:7], "chol"] = None  # missing values are counted too
-    bins = monitoring.training_bins(frame)
+    bins = traffic_bins.training_bins(frame)
     monitor, _ = _monitor(bins)
     rows = [[None if v != v else float(v) for v in row] for row in frame.to_numpy()]
     monitor.record(200, 0.001, records=rows, probabilities=[0.5] * len(rows))
@@ -147,7 +147,7 @@ def test_a_shutdown_window_under_k_records_is_written_as_counts_only(bins) -> No
     for value in SAMPLE_RECORD.values():  # no value the caller sent, in any form
         assert f": {float(value)}" not in text and f"[{float(value)}" not in text
     assert "0.93" not in text
-    line = json.loads(monitoring.log_line(window))
+    line = json.loads(traffic_monitor.log_line(window))
     assert "counts only" in line["message"] and line["monitoring"] == window
 
 
@@ -162,7 +162,7 @@ def test_a_window_names_its_revision_and_sequence_and_its_hours_only(bins, monke
         for stamp in (window["start"], window["end"]):
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00Z", stamp), stamp
     monkeypatch.delenv("K_REVISION")
-    assert _monitor(bins)[0].revision == monitoring.LOCAL_REVISION
+    assert _monitor(bins)[0].revision == traffic_monitor.LOCAL_REVISION
 
 
 def test_a_forked_worker_is_a_new_instance_with_an_empty_window(bins) -> None:

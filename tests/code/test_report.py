@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from heartml import report, validation
-from heartml.dataset import read_dataset
+from heartml.data import validation
+from heartml.data.dataset import read_dataset
+from heartml.views import run_summary
 from tests.helpers import DATASET, call_step
 from tests.markdown import read, rendered
 
@@ -50,7 +51,7 @@ def test_a_held_back_verdict_and_failed_checks_are_spelled_out(trained_artifacts
     verdict.update(passed=False, reasons=["roc_auc 0.7000 < floor 0.8"])
     frame = read_dataset(DATASET).head(10)
     checks = validation.validate(frame).to_dict()
-    text = report.render(checks, verdict, None)
+    text = run_summary.render(checks, verdict, None)
     assert "**Gate: held back.**" in text
     assert "- roc\\_auc 0.7000 \\< floor 0.8" in text  # a reason is text, never Markdown
     assert "roc_auc 0.7000 < floor 0.8" in read(text)
@@ -69,7 +70,7 @@ def test_a_held_back_verdict_and_failed_checks_are_spelled_out(trained_artifacts
     ],
 )
 def test_a_cell_cannot_start_a_block_even_after_spaces(text, not_made) -> None:
-    from heartml.markdown import cell
+    from heartml.views.markdown import cell
 
     for shape in ("- {}", "{}", "| a | {} |"):
         markdown = shape.format(cell(text))
@@ -81,7 +82,7 @@ def test_a_cell_cannot_start_a_block_even_after_spaces(text, not_made) -> None:
 
 
 def test_a_cell_breaks_githubs_issue_and_commit_references() -> None:
-    from heartml.markdown import cell
+    from heartml.views.markdown import cell
 
     assert "GH-1" not in cell("see GH-1 and gh-22") and "gh-22" not in cell("gh-22")
     sha = "a5c3785ed8d6a35868bc169f07e40e889087fd2e"

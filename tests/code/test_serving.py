@@ -15,28 +15,29 @@ from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from heartml import linear, serving, training
-from heartml.artifacts import MODEL_FORMAT
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.errors import ModelLoadError, RequestError
 from heartml.features import FEATURES, LABEL_CODING, SPECS
+from heartml.model import training
+from heartml.serving import api, fast_path, served_model
+from heartml.store.model_file import MODEL_FORMAT
 from tests.helpers import DATASET, REPO, SAMPLE_RECORD
 
 
 @pytest.fixture(scope="module")
-def model(trained_artifacts) -> serving.LoadedModel:
-    return serving.model_from_bytes(
+def model(trained_artifacts) -> served_model.LoadedModel:
+    return served_model.model_from_bytes(
         (trained_artifacts / "pipeline.joblib").read_bytes(), "x", verified=True
     )
 
 
 def test_a_complete_record_parses_to_floats_in_feature_order() -> None:
-    values = serving.parse_record(SAMPLE_RECORD)
+    values = api.parse_record(SAMPLE_RECORD)
     assert values == [float(SAMPLE_RECORD[name]) for name in FEATURES]
 
 
 def test_null_is_accepted_because_the_pipeline_imputes_it() -> None:
-    values = serving.parse_record({**SAMPLE_RECORD, "chol": None})
+    values = api.parse_record({**SAMPLE_RECORD, "chol": None})
     assert values[FEATURES.index("chol")] is None
 
 
@@ -66,7 +67,7 @@ def test_null_is_accepted_because_the_pipeline_imputes_it() -> None:
 )  # fmt: skip
 def test_bad_requests_name_the_field_and_the_problem(body, field, problem) -> None:
     with pytest.raises(RequestError) as caught:
-        serving.parse_request(body)
+        api.parse_request(body)
     assert caught.value.field == field
     assert problem in caught.value.problem
     assert caught.value.status == 400
@@ -74,14 +75,14 @@ def test_bad_requests_name_the_field_and_the_problem(body, field, problem) -> No
 
 def test_a_batch_over_the_limit_is_refused() -> None:
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({"instances": [SAMPLE_RECORD] * (serving.MAX_BATCH + 1)})
+        api.parse_request({"instances": [SAMPLE_RECORD] * (api.MAX_BATCH + 1)})
     assert (caught.value.field, caught.value.status) == ("instances", 400)
     assert "1001 records; at most 1000" in caught.value.problem
 
 
 def test_batch_and_single_answers_share_one_shape(model) -> None:
-    single = serving.predict(model, serving.parse_request(SAMPLE_RECORD))
-    batch = serving.predict(model, serving.parse_request({"instances": [SAMPLE_RECORD] * 3}))
+    single = api.predict(model, api.parse_request(SAMPLE_RECORD))
+    batch = api.predict(model, api.parse_request({"instances": [SAMPLE_RECORD] * 3}))
     envelope = {"predictions", "run_id", "trained_at"}
     prediction = {"diagnosis", "probability", "out_of_range", "imputed"}
     assert set(batch) == envelope and set(single) == envelope | prediction
@@ -93,10 +94,10 @@ def test_batch_and_single_answers_share_one_shape(model) -> None:
 def test_plausible_values_outside_training_are_answered_and_flagged(model) -> None:
     # Within the clinical limits validation uses, beyond what this model was trained on.
     odd = {**SAMPLE_RECORD, "chol": 700, "age": 18}
-    answer = serving.predict(model, serving.parse_request(odd))
+    answer = api.predict(model, api.parse_request(odd))
     assert answer["out_of_range"] == ["age", "chol"]
     assert 0 <= answer["probability"] <= 1
-    assert serving.predict(model, serving.parse_request(SAMPLE_RECORD))["out_of_range"] == []
+    assert api.predict(model, api.parse_request(SAMPLE_RECORD))["out_of_range"] == []
 
 
 @pytest.mark.parametrize(
@@ -107,43 +108,43 @@ def test_plausible_values_outside_training_are_answered_and_flagged(model) -> No
 )  # fmt: skip
 def test_impossible_values_are_refused_naming_the_field_and_the_limit(field, value, limit) -> None:
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({**SAMPLE_RECORD, field: value})
+        api.parse_request({**SAMPLE_RECORD, field: value})
     assert caught.value.field == field
     assert limit in caught.value.problem and SPECS[field].description in caught.value.problem
 
 
 def test_the_limits_are_the_ones_validation_holds_training_data_to() -> None:
-    from heartml import validation
+    from heartml.data import validation
 
     assert validation.SPECS is SPECS  # one definition, imported by both
 
 
 def test_imputed_features_are_listed_and_too_many_are_refused(model) -> None:
-    answer = serving.predict(model, serving.parse_request({**SAMPLE_RECORD, "chol": None, "ca": 4}))
+    answer = api.predict(model, api.parse_request({**SAMPLE_RECORD, "chol": None, "ca": 4}))
     assert answer["imputed"] == ["chol", "ca"]  # null, and ca's "unknown" code
     three = {**SAMPLE_RECORD, "chol": None, "thal": None, "oldpeak": None}
-    assert serving.predict(model, serving.parse_request(three))["imputed"] == [
+    assert api.predict(model, api.parse_request(three))["imputed"] == [
         "chol",
         "oldpeak",
         "thal",
     ]
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({name: None for name in FEATURES})
+        api.parse_request({name: None for name in FEATURES})
     assert caught.value.field == "age"
     assert "13 of 13 features are missing or unknown" in caught.value.problem
     assert "at most 25% may be imputed" in caught.value.problem
     # The share is the caller's setting (SERVE_MAX_MISSING_SHARE).
-    serving.parse_request({**three, "age": None}, max_missing_share=0.5)
+    api.parse_request({**three, "age": None}, max_missing_share=0.5)
 
 
 def test_every_problem_is_reported_at_once_led_by_the_first() -> None:
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({"age": 63})
+        api.parse_request({"age": 63})
     missing = [f for f in FEATURES if f != "age"]
     assert caught.value.field == missing[0]
     assert [field for field, _ in caught.value.problems] == missing
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({**{k: v for k, v in SAMPLE_RECORD.items() if k != "age"}, "Age": 63})
+        api.parse_request({**{k: v for k, v in SAMPLE_RECORD.items() if k != "age"}, "Age": 63})
     assert caught.value.problems == [
         ("age", "is required (a number, or null if unknown)"),
         ("Age", "is not a feature of this model (did you mean age?)"),
@@ -152,26 +153,26 @@ def test_every_problem_is_reported_at_once_led_by_the_first() -> None:
 
 def test_a_batch_of_bad_records_lists_its_problems_up_to_a_bound() -> None:
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({"instances": [{"age": 1000}] * 10})
+        api.parse_request({"instances": [{"age": 1000}] * 10})
     problems = caught.value.problems
-    assert len(problems) == serving.MAX_PROBLEMS
+    assert len(problems) == api.MAX_PROBLEMS
     assert problems[0][0] == "instances[0].age" and "between 1 and 120" in problems[0][1]
-    assert problems[-1] == ("instances", f"and {10 * 13 - serving.MAX_PROBLEMS + 1} more problems")
+    assert problems[-1] == ("instances", f"and {10 * 13 - api.MAX_PROBLEMS + 1} more problems")
 
 
 @pytest.mark.parametrize("shape", ["dataframe_records", "dataframe_split", "inputs"])
 def test_other_servers_request_shapes_are_pointed_to_instances(shape) -> None:
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({shape: [SAMPLE_RECORD]})
+        api.parse_request({shape: [SAMPLE_RECORD]})
     assert caught.value.field == shape
     assert "request shape" in caught.value.problem and '"instances"' in caught.value.problem
 
 
 def test_unused_parameters_are_answered_with_a_note(model) -> None:
     body = {"instances": [SAMPLE_RECORD], "parameters": {"threshold": 0.3}}
-    answer = serving.predict(model, serving.parse_request(body))
+    answer = api.predict(model, api.parse_request(body))
     assert answer["notes"] == ["parameters.threshold is not used: the only parameter is explain"]
-    assert "notes" not in serving.predict(model, serving.parse_request(SAMPLE_RECORD))
+    assert "notes" not in api.predict(model, api.parse_request(SAMPLE_RECORD))
 
 
 def _rows_with_holes() -> np.ndarray:
@@ -201,14 +202,14 @@ def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -
     forest.steps[-1] = ("classifier", RandomForestClassifier(n_estimators=20, random_state=0))
     train_x, _, train_y, _ = training.split(frame, params)
     forest.fit(train_x, train_y)
-    assert linear.export(forest, list(FEATURES)) is None
+    assert fast_path.export(forest, list(FEATURES)) is None
 
     metadata = {
         "run_id": "forest",
         "versions": training.runtime_versions(),
         "label_coding": LABEL_CODING,
     }
-    loaded = serving.model_from_bytes(
+    loaded = served_model.model_from_bytes(
         training.serialise_model(forest, metadata, None), "forest", verified=True
     )
     assert loaded.scorer is None
@@ -216,7 +217,7 @@ def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -
     expected = forest.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
     assert np.allclose(loaded.probabilities(rows.tolist()), expected, rtol=0, atol=1e-12)
     with pytest.raises(RequestError) as caught:
-        serving.predict(loaded, serving.parse_request(SAMPLE_RECORD, explain=True))
+        api.predict(loaded, api.parse_request(SAMPLE_RECORD, explain=True))
     assert (caught.value.field, caught.value.status) == ("explain", 400)
     assert "not available for this model" in caught.value.problem
 
@@ -230,11 +231,9 @@ def _explained(model, rows: np.ndarray, *, batch: bool) -> list[dict]:
     if batch:
         body = {"instances": [dict(zip(FEATURES, r, strict=True)) for r in records[:1000]]}
         body["parameters"] = {"explain": True}
-        return serving.predict(model, serving.parse_request(body, 1.0))["predictions"]
+        return api.predict(model, api.parse_request(body, 1.0))["predictions"]
     return [
-        serving.predict(
-            model, serving.parse_request(dict(zip(FEATURES, r, strict=True)), 1.0, True)
-        )
+        api.predict(model, api.parse_request(dict(zip(FEATURES, r, strict=True)), 1.0, True))
         for r in records
     ]
 
@@ -268,7 +267,7 @@ def test_a_pre_fix_model_explains_the_log_odds_of_heart_disease() -> None:
     from tests.helpers import legacy_model
 
     data, _ = legacy_model(read_dataset(DATASET))
-    legacy = serving.model_from_bytes(data, "legacy", verified=True)
+    legacy = served_model.model_from_bytes(data, "legacy", verified=True)
     assert legacy.scorer is not None and legacy.label_coding["class_1"] == "clear"
     for answer in _explained(legacy, _rows_with_holes()[:50], batch=False):
         explanation = answer["explanation"]
@@ -281,13 +280,13 @@ def test_a_pre_fix_model_explains_the_log_odds_of_heart_disease() -> None:
 def test_a_contribution_points_the_way_the_feature_moves_the_risk(model) -> None:
     # Exercise-induced angina goes with heart disease in the data (features.DIRECTIONS).
     with_angina = {**SAMPLE_RECORD, "exang": 1}
-    answer = serving.predict(model, serving.parse_request(with_angina, explain=True))
+    answer = api.predict(model, api.parse_request(with_angina, explain=True))
     exang = next(c for c in answer["explanation"]["contributions"] if c["feature"] == "exang")
     assert exang["contribution"] > 0 and exang["value"] == 1
 
 
 def test_unexplained_answers_carry_no_explanation(model) -> None:
-    answer = serving.predict(model, serving.parse_request({"instances": [SAMPLE_RECORD]}))
+    answer = api.predict(model, api.parse_request({"instances": [SAMPLE_RECORD]}))
     assert "explanation" not in answer["predictions"][0]
 
 
@@ -296,15 +295,15 @@ def test_unexplained_answers_carry_no_explanation(model) -> None:
     [(None, False), ("true", True), ("1", True), ("false", False), ("", False)],
 )
 def test_a_single_record_asks_for_an_explanation_in_the_query_string(query, expected) -> None:
-    assert serving.parse_explain_query(query) is expected
+    assert api.parse_explain_query(query) is expected
 
 
 def test_a_malformed_explain_is_refused_by_name() -> None:
     with pytest.raises(RequestError) as caught:
-        serving.parse_explain_query("please")
+        api.parse_explain_query("please")
     assert caught.value.field == "explain"
     with pytest.raises(RequestError) as caught:
-        serving.parse_request({"instances": [SAMPLE_RECORD], "parameters": {"explain": "yes"}})
+        api.parse_request({"instances": [SAMPLE_RECORD], "parameters": {"explain": "yes"}})
     assert caught.value.field == "parameters.explain"
 
 
@@ -316,7 +315,7 @@ def test_a_malformed_explain_is_refused_by_name() -> None:
     ],
 )
 def test_export_declines_other_structures(pipeline) -> None:
-    assert linear.export(pipeline, list(FEATURES)) is None
+    assert fast_path.export(pipeline, list(FEATURES)) is None
 
 
 def _file(payload: object) -> bytes:
@@ -329,7 +328,7 @@ def test_a_model_from_another_scikit_learn_is_refused(trained_artifacts) -> None
     payload = joblib.load(trained_artifacts / "pipeline.joblib")
     payload["metadata"]["versions"]["scikit-learn"] = "0.23.2"
     with pytest.raises(ModelLoadError, match=r"trained with scikit-learn 0\.23\.2, running"):
-        serving.model_from_bytes(_file(payload), "old.joblib", verified=True)
+        served_model.model_from_bytes(_file(payload), "old.joblib", verified=True)
 
 
 @pytest.mark.parametrize(
@@ -342,7 +341,7 @@ def test_a_model_from_another_scikit_learn_is_refused(trained_artifacts) -> None
 )
 def test_files_not_written_by_steps_train_are_refused(payload) -> None:
     with pytest.raises(ModelLoadError, match="refusing"):
-        serving.model_from_bytes(_file(payload), "foreign.joblib", verified=True)
+        served_model.model_from_bytes(_file(payload), "foreign.joblib", verified=True)
 
 
 @pytest.mark.parametrize("coding", [None, {"class_1": "sick"}, "heart-disease"])
@@ -350,20 +349,20 @@ def test_a_current_file_without_a_known_label_coding_is_refused(trained_artifact
     payload = joblib.load(trained_artifacts / "pipeline.joblib")
     payload["metadata"]["label_coding"] = coding
     with pytest.raises(ModelLoadError, match="label coding is missing or unknown"):
-        serving.model_from_bytes(_file(payload), "unknown-coding.joblib", verified=True)
+        served_model.model_from_bytes(_file(payload), "unknown-coding.joblib", verified=True)
 
 
 def test_a_corrupt_file_is_refused_with_a_reason() -> None:
     with pytest.raises(ModelLoadError, match=r"cannot read corrupt\.joblib"):
-        serving.model_from_bytes(b"definitely not a pickle", "corrupt.joblib", verified=True)
+        served_model.model_from_bytes(b"definitely not a pickle", "corrupt.joblib", verified=True)
 
 
 def test_loading_a_fast_path_model_imports_neither_scikit_learn_nor_pandas(
     trained_artifacts,
 ) -> None:
     code = (
-        "import sys; from heartml import serving; "
-        f"m = serving.load_trained({str(trained_artifacts)!r}); "
+        "import sys; from heartml.serving import served_model; "
+        f"m = served_model.load_trained({str(trained_artifacts)!r}); "
         "m.probabilities([[1.0] * 13]); "
         "print('sklearn' in sys.modules, 'pandas' in sys.modules)"
     )
@@ -376,8 +375,7 @@ def test_a_counts_unknown_code_is_answered_as_a_missing_value(model) -> None:
     missing = {**SAMPLE_RECORD, "ca": None}
     three = {**SAMPLE_RECORD, "ca": 3}
     fast = [
-        serving.predict(model, serving.parse_request(r))["probability"]
-        for r in (unknown, missing, three)
+        api.predict(model, api.parse_request(r))["probability"] for r in (unknown, missing, three)
     ]
     frame = pd.DataFrame([unknown, missing, three], dtype=float)
     pipeline = model.pipeline.predict_proba(frame)[:, 1]

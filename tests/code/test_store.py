@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heartml.errors import ConfigError, ObjectExists, ObjectNotFound, StoreError
-from heartml.store import GCSStore, LocalStore, open_store
+from heartml.store.backends import GCSStore, LocalStore, open_store
 
 
 def test_write_then_read_returns_the_same_bytes(store_uri: str) -> None:
@@ -88,7 +88,7 @@ def test_unreachable_bucket_fails_fast_with_a_store_error(monkeypatch, free_tcp_
 
 def test_open_store_takes_the_configured_timeout_and_refuses_a_bad_one(monkeypatch, tmp_path):
     from heartml.errors import ConfigError
-    from heartml.store import open_store
+    from heartml.store.backends import open_store
 
     monkeypatch.setenv("PIPELINE_STORE_TIMEOUT", "7")
     assert open_store("gs://some-bucket/prefix")._timeout == 7

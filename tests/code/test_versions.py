@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heartml import registry
+from heartml.store import registry
 
 
 def _version(run_id: str, day: int, passed: bool = True) -> dict:

@@ -7,10 +7,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from heartml import monitoring, registry, traffic
-from heartml.artifacts import metrics_json
 from heartml.features import FEATURES, LABEL_CODING
-from heartml.store import Store
+from heartml.ops import traffic_windows
+from heartml.serving import traffic_bins, traffic_monitor
+from heartml.store import registry
+from heartml.store.backends import Store
+from heartml.store.model_file import metrics_json
 
 
 def seed_history(
@@ -72,10 +74,10 @@ def seed_traffic(
     dashboard reads them through the same reader as the bucket's. A day of fewer than
     ``min_records`` records is a count-only window, as an instance stopped early writes.
     """
-    bins = monitoring.bins_of(model.metadata)
+    bins = traffic_bins.bins_of(model.metadata)
     lines = []
     for day, records in days.items():
-        monitor = monitoring.Monitor(
+        monitor = traffic_monitor.Monitor(
             run_id or model.run_id, bins, every_requests=10**9, every_seconds=1e9,
             min_records=min_records,
             emit=lambda window: None,
@@ -85,4 +87,4 @@ def seed_traffic(
         window = monitor.flush("shutdown")
         window["start"], window["end"] = f"{day}T08:00:00Z", f"{day}T08:05:00Z"
         lines.append(json.dumps({"logger": "heartml.monitoring", "monitoring": window}))
-    traffic.collect(lines, sink)
+    traffic_windows.collect(lines, sink)

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from heartml import model_card, registry, serving
-from heartml.artifacts import read_artifacts, read_card
-from heartml.markdown import cell
-from heartml.store import open_store
+from heartml.serving import served_model
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.run_folder import read_artifacts, read_card
+from heartml.views import card_page
+from heartml.views.markdown import cell
 from tests.cases import traffic_records
 from tests.dashboard.seed import seed_history, seed_traffic
 from tests.helpers import REPO, publish_once, serve_function, stop_function
@@ -103,7 +105,7 @@ def test_five_hundred_versions_with_verdicts_drift_and_the_live_one_against_the_
 def test_no_change_is_not_shown_as_a_rise(monkeypatch, tmp_path) -> None:
     import json
 
-    from heartml import registry
+    from heartml.store import registry
 
     store = open_store(tmp_path / "store")
     first, second = seed_history(store, 2)
@@ -181,7 +183,7 @@ def test_the_model_card_is_rendered_from_its_json_with_store_text_inert(
     store.write_bytes(f"models/cards/{run_ids[-1]}.md", HOSTILE.encode())
     app = run_app(monkeypatch, str(tmp_path / "store"))
     shown = app.expander[0].markdown[0].value
-    assert shown == model_card.render(card).strip()  # st.markdown drops the last newline
+    assert shown == card_page.render(card).strip()  # st.markdown drops the last newline
     html = rendered(shown)
     assert "<img" not in html and "<a " not in html and "<strong>now" not in html
     people_read = read(shown)
@@ -258,7 +260,7 @@ def test_a_malformed_metrics_file_is_skipped_not_a_crash(monkeypatch, tmp_path) 
 def test_a_pointer_naming_a_version_without_metrics_still_renders(monkeypatch, tmp_path) -> None:
     import json
 
-    from heartml import registry
+    from heartml.store import registry
 
     store = open_store(tmp_path / "store")
     run_ids = seed_history(store, 3)
@@ -282,7 +284,7 @@ def test_live_traffic_shows_each_day_the_drift_per_feature_and_hides_small_count
     """Three days of the live version (ordinary, shifted, five records) and an older version."""
     store_uri, sink_uri = str(tmp_path / "store"), str(tmp_path / "sink")
     registry.publish(open_store(store_uri), *read_artifacts(trained_artifacts))
-    model = serving.load_trained(trained_artifacts)
+    model = served_model.load_trained(trained_artifacts)
     today = datetime.now(UTC).date()
     day = [str(today - timedelta(days=n)) for n in range(3)]
     ordinary, shifted = traffic_records(False, seed=21), traffic_records(True, seed=22)

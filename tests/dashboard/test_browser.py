@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from heartml import registry, serving
-from heartml.artifacts import metrics_json
-from heartml.store import open_store
+from heartml.serving import served_model
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.model_file import metrics_json
 from tests.cases import traffic_records
 from tests.dashboard.browser import (
     CHROMIUM,
@@ -32,7 +33,7 @@ def dashboard(gcs_emulator, tmp_path_factory, trained_artifacts):
     uri = f"gs://heartml-test/browser-{id(tmp_path_factory)}"
     store = open_store(uri)
     run_ids = seed_history(store, 30)
-    model = serving.load_trained(trained_artifacts)
+    model = served_model.load_trained(trained_artifacts)
     trained = json.loads((trained_artifacts / "metrics.json").read_text())
     live_metrics = json.loads(store.read_bytes(registry.metrics_key(run_ids[-1])))
     live_metrics["monitoring_reference"] = trained["monitoring_reference"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from heartml import validation
-from heartml.dataset import read_dataset
+from heartml.data import validation
+from heartml.data.dataset import read_dataset
 from tests.helpers import REPO
 
 

@@ -9,7 +9,7 @@ import hashlib
 import pandas as pd
 import pytest
 
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.errors import DatasetError
 from heartml.features import DATASET_COLUMNS
 from tests.helpers import DATASET, run_step

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from heartml import validation
-from heartml.dataset import read_dataset
+from heartml.data import validation
+from heartml.data.dataset import read_dataset
 from heartml.errors import DatasetError
 from tests.cases import BROKEN, GOOD, with_values
 from tests.helpers import DATASET

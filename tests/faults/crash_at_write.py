@@ -16,7 +16,7 @@ import signal
 import sys
 
 from heartml.errors import StoreError
-from heartml.store import GCSStore, LocalStore
+from heartml.store.backends import GCSStore, LocalStore
 
 WRITES_LOG = os.environ.get("FAULT_WRITES_LOG")  # where the keys written are listed
 

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from heartml import registry, serving
-from heartml.artifacts import read_artifacts, sha256_bytes
-from heartml.store import Store, open_store
+from heartml.serving import served_model
+from heartml.store import registry
+from heartml.store.backends import Store, open_store
+from heartml.store.model_file import sha256_bytes
+from heartml.store.run_folder import read_artifacts
 from tests.helpers import DATASET, REPO, call_step, free_port, python_env
 
 BUCKET = "heartml-faults"
@@ -125,7 +127,7 @@ def assert_consistent(store: Store, before: dict[str, bytes]) -> str:
     metrics = registry.read_metrics(store, run_id)
     assert metrics["model_sha256"] == sha256
     assert sha256_bytes(store.read_bytes(registry.model_key(run_id))) == sha256
-    assert serving.load_from_store(store).run_id == run_id
+    assert served_model.load_from_store(store).run_id == run_id
     return run_id
 
 

@@ -21,11 +21,12 @@ import pandas as pd
 import pytest
 import requests
 
-from heartml import registry, serving
-from heartml.artifacts import read_artifacts
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.features import FEATURES, LABEL_CODING
-from heartml.store import open_store
+from heartml.serving import served_model
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.run_folder import read_artifacts
 from tests.contract import check_response
 from tests.helpers import (
     DATASET,
@@ -50,7 +51,7 @@ def served(gcs_emulator, tmp_path_factory, trained_artifacts) -> Iterator[Served
 
 @pytest.fixture(scope="module")
 def pipeline(trained_artifacts):
-    return serving.load_trained(trained_artifacts).pipeline
+    return served_model.load_trained(trained_artifacts).pipeline
 
 
 def post(served: ServedFunction, body: object = None, **kwargs) -> requests.Response:

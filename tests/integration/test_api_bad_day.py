@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from heartml.store import open_store
+from heartml.store.backends import open_store
 from tests.contract import check_response
 from tests.helpers import (
     BUCKET,

@@ -15,10 +15,12 @@ from pathlib import Path
 import joblib
 import pytest
 
-from heartml import registry, serving
-from heartml.artifacts import read_artifacts, sha256_bytes
 from heartml.errors import ConfigError, ObjectExists, StoreError
-from heartml.store import Store, open_store
+from heartml.serving import served_model
+from heartml.store import registry
+from heartml.store.backends import Store, open_store
+from heartml.store.model_file import sha256_bytes
+from heartml.store.run_folder import read_artifacts
 from tests.helpers import DATASET, DelegatingStore, call_step
 
 RUNS = ("v1", "v2", "v3")
@@ -81,10 +83,10 @@ def test_rollback_history_gate_and_serving_work_with_latest_joblib_damaged(
     store.write_bytes(registry.LATEST_MODEL_KEY, DAMAGED_COPIES[damage](b"x" * 64))
     to = call_step("rollback", "--to", "v1", PIPELINE_STORE=store_uri)
     assert to.returncode == 0, to.stderr
-    assert serving.load_from_store(store).run_id == "v1"
+    assert served_model.load_from_store(store).run_id == "v1"
     store.write_bytes(registry.LATEST_MODEL_KEY, DAMAGED_COPIES[damage](b"y" * 64))
     # Unpinned readers follow the pointer to the archived version.
-    assert serving.load_from_store(store).run_id == "v1"
+    assert served_model.load_from_store(store).run_id == "v1"
 
 
 def test_rollback_to_a_named_version_needs_neither_latest_file(store_uri, versions, capsys) -> None:
@@ -139,7 +141,7 @@ def test_two_promotions_interleaved_end_with_one_answer(local_uri, versions) -> 
         sha256_bytes(store.read_bytes(registry.LATEST_MODEL_KEY))
         == (versions["v2"][1]["model_sha256"])
     )
-    assert serving.load_from_store(store).run_id == "v2"
+    assert served_model.load_from_store(store).run_id == "v2"
 
 
 class DiesBeforeMetrics(InterleavingStore):
@@ -310,4 +312,4 @@ def test_every_interleaving_of_two_promotions_ends_with_one_answer(
     run_id, sha256 = registry.promoted_version(store)
     assert run_id in {"v1", "v2"}
     assert sha256_bytes(store.read_bytes(registry.LATEST_MODEL_KEY)) == sha256
-    assert serving.load_from_store(store).run_id == run_id
+    assert served_model.load_from_store(store).run_id == run_id

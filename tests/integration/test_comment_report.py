@@ -15,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from heartml import pull_request
+from heartml.ops import pull_request
 from tests.helpers import call_step
 
 REPO_NAME, PR = "someone/heart", 7

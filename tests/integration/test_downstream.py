@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from heartml import downstream
-from heartml.downstream import RetryPolicy, send_json, server_text
 from heartml.errors import DownstreamUnavailable
+from heartml.ops import downstream
+from heartml.ops.downstream import RetryPolicy, send_json, server_text
 from tests.dripping import DrippingServer
 from tests.helpers import REPO, python_env
 
@@ -127,7 +127,7 @@ def test_server_text_is_cut_quoted_and_stripped_of_credentials() -> None:
 
 
 def test_the_dashboards_question_to_a_dripping_function_ends_at_its_timeout() -> None:
-    from heartml.history import served_version
+    from heartml.views.archive_view import served_version
 
     with DrippingServer("body") as function:
         started = time.monotonic()

@@ -20,10 +20,10 @@ from google.cloud import storage
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from heartml import registry
-from heartml.artifacts import metrics_json
-from heartml.events import FINALIZED
-from heartml.store import open_store
+from heartml.ops.events import FINALIZED
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.model_file import metrics_json
 from tests.helpers import BUCKET, DATASET, ServedFunction, free_port, serve_function, stop_function
 
 TOKEN = "ghp_test_token_that_must_never_be_logged"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.google_apis import PROJECT, PROJECT_NUMBER, GoogleApis, gcloud_config, google_apis
-from tests.helpers import REPO, RUNNER_LEFTOVERS, checkout_files
+from tests.helpers import REPO, RUNNER_LEFTOVERS, checkout_files, function_source_files
 
 pytestmark = pytest.mark.skipif(
     shutil.which("gcloud") is None, reason="the Google Cloud CLI is not installed here"
@@ -184,14 +184,7 @@ def test_the_uploaded_source_is_the_allowlist(deployer, tmp_path) -> None:
         deployer, tmp_path, "deploy_function.sh", cwd=workspace, **SETTINGS, **PIN
     )
     assert deployed.returncode == 0, deployed.stderr
-    tracked = subprocess.run(
-        ["git", "ls-files", "heartml", "main.py", "requirements.txt"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert deployer.uploaded_files() == [sorted(tracked)]
+    assert deployer.uploaded_files() == [function_source_files()]
 
 
 def test_the_owners_one_time_creation_pins_nothing(deployer, tmp_path) -> None:

@@ -18,9 +18,9 @@ import time
 import pytest
 import requests
 
-from heartml import registry
-from heartml.artifacts import read_artifacts
-from heartml.store import open_store
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.run_folder import read_artifacts
 from tests.contract import check_response
 from tests.helpers import SAMPLE_RECORD, serve_function, stop_function
 

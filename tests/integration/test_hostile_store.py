@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from heartml import pull_request, registry, report, serving, traffic
-from heartml.artifacts import read_artifacts, read_card
-from heartml.store import open_store
+from heartml.ops import pull_request, traffic_windows
+from heartml.serving import served_model
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.run_folder import read_artifacts, read_card
+from heartml.views import run_summary
 from tests.cases import traffic_records
 from tests.dashboard.seed import seed_traffic
 from tests.helpers import DATASET, REPO, call_step
@@ -60,11 +63,11 @@ def _assert_inert(markdown: str) -> None:
 
 
 def _sink_with_a_huge_window(tmp_path, trained_artifacts) -> str:
-    model = serving.load_trained(trained_artifacts)
+    model = served_model.load_trained(trained_artifacts)
     sink = open_store(tmp_path / "sink")
     today = str(datetime.now(UTC).date() - timedelta(days=1))
     seed_traffic(sink, model, {today: traffic_records(False, seed=3)})
-    key = next(k for k in sink.list_keys() if traffic.hour_of(k))
+    key = next(k for k in sink.list_keys() if traffic_windows.hour_of(k))
     entry = json.loads(sink.read_bytes(key).splitlines()[0])
     entry["insertId"] = "planted"
     entry["jsonPayload"]["monitoring"].update(requests=2**64, records=2**64)
@@ -162,7 +165,7 @@ def test_mention_link_and_emphasis_from_a_live_card_arrive_inert(store, artifact
     result = call_step("gate", "--artifacts", str(artifacts_copy), PIPELINE_STORE=store.uri)
     assert result.returncode == 0, result.stderr
     _assert_inert((artifacts_copy / "model_card.md").read_text())
-    summary = report.render_run(artifacts_copy / "reports", artifacts_copy)
+    summary = run_summary.render_run(artifacts_copy / "reports", artifacts_copy)
     _assert_inert(summary)  # the run summary, and the PR comment that carries it
     _assert_inert(pull_request.comment_body(summary))
 
@@ -189,7 +192,7 @@ def test_store_text_in_gate_reasons_and_validation_examples_is_inert() -> None:
         "passed": False, "rows": 3, "warnings": [], "drift": None,
         "errors": [{"check": "codes", "column": "cp", "message": "bad", "examples": [HOSTILE]}],
     }  # fmt: skip
-    text = report.render(validation, verdict, None)
+    text = run_summary.render(validation, verdict, None)
     assert read(text).count(INERT) == 4
 
 
@@ -235,11 +238,11 @@ def test_a_count_only_window_is_checked_like_any_other(store, tmp_path, extra, f
         "start": "2026-11-28T08:00:00Z", "end": "2026-11-28T08:05:00Z", "requests": 3,
         "records": 3, "count_only": True, "errors": {},
     }  # fmt: skip
-    assert traffic.window_problem(window) is None
+    assert traffic_windows.window_problem(window) is None
     sink = open_store(tmp_path / "sink")
     line = {"logger": "heartml.monitoring", "monitoring": window | extra}
-    traffic.collect([json.dumps(line)], sink)
-    _, problems = traffic.read_windows(sink)
+    traffic_windows.collect([json.dumps(line)], sink)
+    _, problems = traffic_windows.read_windows(sink)
     assert [p.split(" holds ")[1] for p in problems] == [f"a malformed window ({field}): skipped"]
     result = call_step(
         "monitor", "--from", sink.uri, "--report-dir", str(tmp_path / "r"),
@@ -261,14 +264,14 @@ def test_a_score_no_metrics_record_could_hold_is_skipped_by_history(store) -> No
 
 
 def test_a_stored_card_whose_numbers_overflow_is_named_not_shown(store, artifacts_copy) -> None:
-    from heartml import history
+    from heartml.views import archive_view
 
     live = _live(store)
     card = json.loads(read_card(artifacts_copy)[0])
     card["calibration"]["ece"] = "HUGE"
     planted = json.dumps(card).replace('"HUGE"', "1" + "0" * 400)
     store.write_bytes(registry.card_keys(live)["json"], planted.encode())
-    text = history.model_card_text({"run_id": live}, store)
+    text = archive_view.model_card_text({"run_id": live}, store)
     assert text == f"The stored model card of {live} is malformed: not shown."
 
 
@@ -288,7 +291,7 @@ def test_a_model_file_with_malformed_bins_is_refused_in_one_line(store, tmp_path
     import hashlib
     import pickle
 
-    from heartml.artifacts import ModelFile
+    from heartml.store.model_file import ModelFile
 
     payload = ModelFile.read(store.read_bytes(registry.LATEST_MODEL_KEY), "x").to_payload()
     payload["metadata"]["monitoring_bins"] = "x"
@@ -313,5 +316,7 @@ def _sink_of_one_window(tmp_path, run_id: str) -> str:
         "records": 3, "count_only": True, "errors": {},
     }  # fmt: skip
     sink = open_store(tmp_path / "one-window")
-    traffic.collect([json.dumps({"logger": "heartml.monitoring", "monitoring": window})], sink)
+    traffic_windows.collect(
+        [json.dumps({"logger": "heartml.monitoring", "monitoring": window})], sink
+    )
     return sink.uri

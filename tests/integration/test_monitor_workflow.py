@@ -10,11 +10,13 @@ from pathlib import Path
 
 import yaml
 
-from heartml import monitoring, registry, traffic
-from heartml.artifacts import read_artifacts
 from heartml.features import FEATURES
-from heartml.serving import load_trained
-from heartml.store import open_store
+from heartml.ops import traffic_windows
+from heartml.serving import traffic_monitor
+from heartml.serving.served_model import load_trained
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.run_folder import read_artifacts
 from tests.cases import GOOD
 from tests.helpers import REPO
 
@@ -36,7 +38,7 @@ def test_the_run_step_writes_the_report_to_the_job_summary(trained_artifacts, tm
     registry.publish(model_store, *read_artifacts(trained_artifacts))
     model = load_trained(trained_artifacts)
     windows: list[dict] = []
-    monitor = monitoring.Monitor(
+    monitor = traffic_monitor.Monitor(
         model.run_id, model.metadata["monitoring_bins"], every_requests=10**6,
         every_seconds=10**6, min_records=10, emit=windows.append,
     )  # fmt: skip
@@ -44,7 +46,7 @@ def test_the_run_step_writes_the_report_to_the_job_summary(trained_artifacts, tm
     monitor.record(200, 0.002, records=rows, probabilities=[0.3] * len(rows))
     monitor.flush("due")
     line = json.dumps({"logger": "heartml.monitoring", "monitoring": windows[0]})
-    traffic.collect([line], open_store(tmp_path / "sink"))
+    traffic_windows.collect([line], open_store(tmp_path / "sink"))
 
     step = yaml.safe_load(WORKFLOW.read_text())["jobs"]["monitor"]["steps"][-1]
     summary = tmp_path / "summary.md"

@@ -6,9 +6,10 @@ import json
 
 import requests
 
-from heartml import registry, traffic
-from heartml.artifacts import read_artifacts, read_json
-from heartml.store import open_store
+from heartml.ops import drift_action, traffic_windows
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.run_folder import read_artifacts, read_json
 from tests.cases import traffic_records
 from tests.helpers import DATASET, SAMPLE_RECORD, call_step, serve_function, stop_function
 
@@ -68,7 +69,7 @@ def test_windows_count_the_traffic_and_never_carry_a_value(trained_artifacts, tm
     )  # fmt: skip
     assert monitor.returncode == 0, monitor.stderr
     [sink_file] = [p for p in sink.rglob("*") if p.is_file()]
-    assert traffic.hour_of(sink_file.relative_to(sink).as_posix()) is not None
+    assert traffic_windows.hour_of(sink_file.relative_to(sink).as_posix()) is not None
     reports = sorted((tmp_path / "reports").iterdir())
     assert [p.suffix for p in reports] == [".json", ".md"]
     assert json.loads(reports[0].read_text())["live"]["features"]["chol"]["live"]  # the counts
@@ -119,7 +120,7 @@ def test_the_monitor_flags_shifted_traffic_and_not_ordinary_traffic(
         log_file.write_text(line + "\n" + line + "\n")  # a sink may write an entry twice
         assert call_step("collect_logs", str(log_file), MONITOR_STORE=sink).returncode == 0
         keys = open_store(sink).list_keys()
-        assert len(keys) == 1 and traffic.hour_of(keys[0]) is not None, keys
+        assert len(keys) == 1 and traffic_windows.hour_of(keys[0]) is not None, keys
         out = tmp_path / f"reports-{name}"
         for _ in range(2):  # the hourly monitor sees the same drift twice: one action
             result = call_step(
@@ -159,7 +160,7 @@ def test_no_retraining_when_the_data_has_not_changed(
     live = {"run_id": "fixture-run", "records": 300, "drifted": ["age"],
             "features": {"age": {"psi": 1.5}}}  # fmt: skip
     sha = read_json(trained_artifacts / "metrics.json")["dataset"]["sha256"]
-    done = traffic.act_on_drift(live, store, sha, dispatch=True, cooldown_hours=24)
+    done = drift_action.act_on_drift(live, store, sha, dispatch=True, cooldown_hours=24)
     assert done[0] == "no alert: SLACK_WEBHOOK_URL is not set"
     assert done[1].startswith("no retraining: dataset.csv is unchanged")
     assert not httpserver.log

@@ -22,11 +22,13 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from heartml import monitoring, registry, traffic
-from heartml.artifacts import MODEL_FORMAT, metrics_json
 from heartml.features import LABEL_CODING
-from heartml.serving import installed_sklearn
-from heartml.store import Store, open_store
+from heartml.ops import traffic_windows
+from heartml.serving import traffic_monitor
+from heartml.serving.served_model import installed_sklearn
+from heartml.store import registry
+from heartml.store.backends import Store, open_store
+from heartml.store.model_file import MODEL_FORMAT, metrics_json
 from tests.helpers import (
     BUCKET,
     REPO,
@@ -226,12 +228,14 @@ def test_the_dashboard_shows_the_store_without_loading_a_model(planted, monkeypa
 def test_the_monitor_refuses_the_forged_live_model_in_one_line(planted, tmp_path) -> None:
     store, _, marker, _ = planted
     window = {
-        "format": monitoring.FORMAT, "run_id": FORGED_RUN, "instance": "i-1",
+        "format": traffic_monitor.FORMAT, "run_id": FORGED_RUN, "instance": "i-1",
         "start": "2026-12-01T08:00:00Z", "end": "2026-12-01T08:10:00Z", "reason": "due",
         "requests": 1, "records": 1, "count_only": True, "errors": {},
     }  # fmt: skip
     sink = open_store(tmp_path / "sink")
-    traffic.collect([json.dumps({"logger": "heartml.monitoring", "monitoring": window})], sink)
+    traffic_windows.collect(
+        [json.dumps({"logger": "heartml.monitoring", "monitoring": window})], sink
+    )
     result = call_step(
         "monitor", "--from", sink.uri, "--since", "2026-11-01",
         "--report-dir", str(tmp_path / "out"), PIPELINE_STORE=store.uri,

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import requests
 
-from heartml import traffic
-from heartml.store import open_store
+from heartml.ops import traffic_windows
+from heartml.store.backends import open_store
 from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, make_dashboard, need_chromium
 from tests.helpers import DATASET, REPO, checkout_files, free_port, python_env, stop_function
 
@@ -132,7 +132,7 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
     finally:
         stop_function(server)
     assert health["model"]["run_id"] == second and health["promoted"]["is_served"]
-    windows, problems = traffic.read_windows(open_store(clone / "monitoring-store"))
+    windows, problems = traffic_windows.read_windows(open_store(clone / "monitoring-store"))
     assert problems == []
     assert sorted(
         (w["run_id"], w["records"], bool(w.get("count_only"))) for w in windows

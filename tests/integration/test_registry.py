@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from heartml import registry, serving
-from heartml.artifacts import read_artifacts, sha256_bytes
 from heartml.errors import StoreError
-from heartml.store import Store, open_store
+from heartml.serving import served_model
+from heartml.store import registry
+from heartml.store.backends import Store, open_store
+from heartml.store.model_file import sha256_bytes
+from heartml.store.run_folder import read_artifacts
 from tests.helpers import DATASET, DelegatingStore, call_step
 
 
@@ -169,7 +171,7 @@ def test_a_killed_run_leaves_one_answer_to_which_version_is_promoted(
     assert registry.live_run_id(store) == live_after
     live_metrics = registry.read_metrics(store, live_after)
     # A reader of the model follows the pointer, whatever latest.joblib holds...
-    assert serving.load_from_store(store).run_id == live_after
+    assert served_model.load_from_store(store).run_id == live_after
     # ...and the copy is brought back in line by the next promotion, or by hand.
     registry.refresh_latest_copy(store)
     assert sha256_bytes(_live(store)) == live_metrics["model_sha256"]

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from heartml import registry
-from heartml.artifacts import read_artifacts
-from heartml.store import open_store
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.run_folder import read_artifacts
 from tests.helpers import REPO, free_port, python_env, run_step
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heartml import registry
-from heartml.artifacts import read_artifacts, sha256_bytes
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.errors import IntegrityError
-from heartml.store import open_store
+from heartml.store import registry
+from heartml.store.backends import open_store
+from heartml.store.model_file import sha256_bytes
+from heartml.store.run_folder import read_artifacts
 from tests.cases import BROKEN
 from tests.dashboard.seed import seed_history
 from tests.helpers import DATASET, call_step, free_port, legacy_model, publish_once, run_step

@@ -26,7 +26,7 @@ import pytest
 import requests
 import yaml
 
-from heartml.store import open_store
+from heartml.store.backends import open_store
 from tests.google_apis import PROJECT, GoogleApis, gcloud_config, google_apis
 from tests.helpers import (
     BUCKET,

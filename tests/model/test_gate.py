@@ -9,9 +9,10 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from heartml import gate, serving, training
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.features import DIAGNOSES, has_disease
+from heartml.model import behaviour, gate, training
+from heartml.serving import served_model
 from tests.cases import resampled
 from tests.helpers import DATASET, legacy_model
 
@@ -203,7 +204,7 @@ def test_an_unreadable_champion_is_noted_and_floors_decide(data, champion) -> No
 def test_the_behaviour_cases_are_real_rows_of_the_dataset() -> None:
     lines = DATASET.read_text(encoding="utf-8-sig").splitlines()
     header = lines[0].split(",")
-    for case in gate.behaviour_cases():
+    for case in behaviour.behaviour_cases():
         values = dict(zip(header, lines[case["csv_line"] - 1].split(","), strict=True))
         assert case["diagnosis"] == DIAGNOSES[has_disease(int(values.pop("target")))]
         assert {k: float(v) for k, v in values.items()} == {
@@ -224,7 +225,7 @@ def test_a_model_that_answers_backwards_fails_the_clear_cut_cases(data) -> None:
 
 def test_a_live_model_of_the_old_label_coding_is_compared_as_p_disease(data, champion) -> None:
     _, val_x, val_y = data
-    legacy = serving.model_from_bytes(legacy_model(data[0])[0], "legacy", verified=True)
+    legacy = served_model.model_from_bytes(legacy_model(data[0])[0], "legacy", verified=True)
     verdict = gate.judge(
         champion, val_x, val_y, candidate_run_id="new", champion=legacy, champion_run_id="old"
     )
@@ -287,7 +288,7 @@ def test_a_model_whose_answer_depends_on_more_than_the_record_fails(
     }[broken]()
     check = next(
         b
-        for b in gate.behavioural_checks(model, val_x)
+        for b in behaviour.behavioural_checks(model, val_x)
         if b["check"] == "answers depend on the record alone"
     )
     assert not check["passed"]

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heartml import gate, serving
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.features import (
     DATASET_COLUMNS,
     DIAGNOSES,
@@ -25,6 +24,8 @@ from heartml.features import (
     SPECS,
     has_disease,
 )
+from heartml.model import behaviour
+from heartml.serving import api, served_model
 from tests.helpers import DATASET, SAMPLE_RECORD, legacy_model
 
 # UCI Machine Learning Repository, "Heart Disease" (Janosi, Steinbrunn, Pfisterer, Detrano,
@@ -40,7 +41,7 @@ UCI_COLUMNS = (*DATASET_COLUMNS[:-1], "num")  # the same order, UCI's num for th
 # The columns the Kaggle form kept as UCI wrote them (it recoded cp, restecg, slope and thal).
 UNCHANGED = ("age", "sex", "trestbps", "chol", "fbs", "thalach", "exang", "oldpeak", "ca")
 
-UCI_CASES = [case for case in gate.behaviour_cases() if "uci_cleveland" in case]
+UCI_CASES = [case for case in behaviour.behaviour_cases() if "uci_cleveland" in case]
 
 
 def _uci(record: int) -> dict[str, float]:
@@ -53,17 +54,17 @@ def frame() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def current(trained_artifacts) -> serving.LoadedModel:
+def current(trained_artifacts) -> served_model.LoadedModel:
     """The model exactly as the function loads it (fast path)."""
-    return serving.model_from_bytes(
+    return served_model.model_from_bytes(
         (trained_artifacts / "pipeline.joblib").read_bytes(), "new", verified=True
     )
 
 
 @pytest.fixture(scope="module")
-def served_models(current, frame) -> dict[str, serving.LoadedModel]:
+def served_models(current, frame) -> dict[str, served_model.LoadedModel]:
     """Every way a version is served: new and pre-fix files, fast path and pipeline."""
-    legacy = serving.model_from_bytes(legacy_model(frame)[0], "legacy", verified=True)
+    legacy = served_model.model_from_bytes(legacy_model(frame)[0], "legacy", verified=True)
     return {
         "new, fast path": current,
         "new, pipeline": dataclasses.replace(current, scorer=None),
@@ -72,8 +73,8 @@ def served_models(current, frame) -> dict[str, serving.LoadedModel]:
     }
 
 
-def _answer(model: serving.LoadedModel, record: dict) -> dict:
-    return serving.predict(model, serving.parse_request(record))
+def _answer(model: served_model.LoadedModel, record: dict) -> dict:
+    return api.predict(model, api.parse_request(record))
 
 
 def test_the_four_uci_records_are_these_rows_and_their_diagnosis_is_the_label_read_right() -> None:
@@ -124,7 +125,7 @@ def test_the_tutorials_example_patient_is_clear_with_a_low_probability(
 
 def test_a_pre_fix_version_answers_the_complement_of_its_class_1(frame) -> None:
     data, pipeline = legacy_model(frame)
-    model = serving.model_from_bytes(data, "legacy", verified=True)
+    model = served_model.model_from_bytes(data, "legacy", verified=True)
     assert model.label_coding["class_1"] == "clear"
     x = frame[list(FEATURES)].astype(float)
     p_clear = pipeline.predict_proba(x)[:, 1]

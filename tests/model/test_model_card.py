@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heartml import model_card, serving
-from heartml.artifacts import read_card
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.features import FEATURES
+from heartml.model import model_card
+from heartml.serving import served_model
+from heartml.store.run_folder import read_card
+from heartml.views import card_page
 from tests.helpers import DATASET
 from tests.markdown import rendered
 
@@ -22,14 +24,14 @@ def card(trained_artifacts) -> dict:
     return json.loads(card_json)
 
 
-def _odds(model: serving.LoadedModel, frame: pd.DataFrame) -> np.ndarray:
+def _odds(model: served_model.LoadedModel, frame: pd.DataFrame) -> np.ndarray:
     p = model.predict_proba(frame)[:, 1]
     return p / (1 - p)
 
 
 def test_the_odds_ratios_are_the_models_own(card, trained_artifacts) -> None:
     """Each ratio is what the model answers: odds with the feature moved over odds without."""
-    model = serving.load_trained(trained_artifacts)
+    model = served_model.load_trained(trained_artifacts)
     base = read_dataset(DATASET)[list(FEATURES)].astype(float).iloc[[5]]
     ratios = {row["feature"]: row for row in card["odds_ratios"]}
     assert set(ratios) == set(FEATURES)
@@ -82,9 +84,7 @@ def test_differences_name_what_changed_and_stay_inert(card) -> None:
     assert rows["dataset rows"]["live"] == "250"
     assert "\n" not in rows["commit"]["live"]  # one line of plain text in the card's JSON
     shown = rendered(
-        model_card.render(
-            card | {"live_run_id": "v0", "differences_from_live": list(rows.values())}
-        )
+        card_page.render(card | {"live_run_id": "v0", "differences_from_live": list(rows.values())})
     )
     assert "<script>" not in shown and "<code>&lt;script" not in shown
     assert "abc|`&lt;script&gt;` ::error::x" in shown  # shown whole, as text, in its cell
@@ -99,6 +99,6 @@ def test_differences_name_what_changed_and_stay_inert(card) -> None:
 
 def test_a_model_without_linear_parameters_has_no_odds_ratios() -> None:
     assert model_card.odds_ratios(None) is None
-    assert model_card.odds_ratio_table(None) == [
+    assert card_page.odds_ratio_table(None) == [
         "Not available: the model has no linear parameters."
     ]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from heartml import scores
+from heartml.model import scores
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heartml import training
-from heartml.artifacts import sha256_bytes
-from heartml.dataset import read_dataset
+from heartml.data.dataset import read_dataset
 from heartml.errors import DatasetError
+from heartml.model import training
+from heartml.store.model_file import sha256_bytes
 from tests.cases import resampled
 from tests.helpers import DATASET
 

@@ -1,6 +1,10 @@
-"""The files a training run produces, and how their integrity is checked.
+"""The model file's format, read without running anything, and its integrity check.
 
-Kept free of scikit-learn imports so that steps which only move files start fast.
+The file is a pickle of plain values: the pickled scikit-learn pipeline kept as bytes,
+beside metadata and the fast path's linear parameters. ``ModelFile.read`` parses it
+with an unpickler that may import nothing, so a planted file that would call a
+function is refused rather than run; whether the inner pipeline may be unpickled is
+decided by its sha256 (``heartml.serving.served_model``).
 """
 
 from __future__ import annotations
@@ -9,31 +13,16 @@ import hashlib
 import io
 import json
 import pickle
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from heartml.errors import IntegrityError, ModelLoadError, PipelineError
+from heartml.errors import IntegrityError, ModelLoadError
 
 # The pipeline is an inner pickle beside plain linear parameters, so a server can load the
-# file without importing scikit-learn (see heartml/linear.py). Version 3 adds the label
+# file without importing scikit-learn (see heartml/serving/fast_path.py). Version 3 adds the label
 # coding (which way the classifier's class 1 points); version 2 files, written before it,
 # are still served, read with features.LEGACY_LABEL_CODING.
 MODEL_FORMAT = "heartml-model/3"
 LEGACY_MODEL_FORMAT = "heartml-model/2"
-ARTIFACTS_DIR = Path("artifacts")  # where steps.train writes and later steps read
-MODEL_FILE = "pipeline.joblib"
-METRICS_FILE = "metrics.json"
-# The held-out rows the candidate never trained on, as steps.train split them, for the gate.
-EVALUATION_FILE = "evaluation.npy"
-# The version's model card, written by steps.gate, archived by steps.upload.
-CARD_JSON_FILE = "model_card.json"
-CARD_MARKDOWN_FILE = "model_card.md"
-
-# What the steps report, for the run summary (steps.report) and for the archive (steps.gate).
-REPORTS_DIR = Path("reports")
-VALIDATION_REPORT = "validation.json"
-GATE_REPORT = "gate.json"
-SUMMARY_REPORT = "summary.md"
 
 
 class ModelFile(NamedTuple):
@@ -135,79 +124,3 @@ def check_integrity(model_bytes: bytes, metrics: dict[str, Any], where: str) -> 
 def metrics_json(metrics: dict[str, Any]) -> bytes:
     """Serialise a metrics record the one way the pipeline writes it."""
     return json.dumps(metrics, indent=2, sort_keys=True).encode() + b"\n"
-
-
-def save_artifacts(
-    out_dir: str | Path,
-    model_bytes: bytes,
-    metrics: dict[str, Any],
-    evaluation: bytes | None = None,
-) -> Path:
-    """Write ``pipeline.joblib``, ``metrics.json`` (and the evaluation rows) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if evaluation is not None:
-        (out / EVALUATION_FILE).write_bytes(evaluation)
-    (out / MODEL_FILE).write_bytes(model_bytes)
-    (out / METRICS_FILE).write_bytes(metrics_json(metrics))
-    return out
-
-
-def read_artifacts(out_dir: str | Path) -> tuple[bytes, dict[str, Any]]:
-    """Return the model bytes and metrics a training run left in ``out_dir``."""
-    out = Path(out_dir)
-    try:
-        model_bytes = (out / MODEL_FILE).read_bytes()
-        metrics = json.loads((out / METRICS_FILE).read_text())
-    except FileNotFoundError as exc:
-        raise PipelineError(
-            f"no trained artifact at {exc.filename}; run steps.train first"
-        ) from None
-    except ValueError as exc:
-        raise PipelineError(f"{out / METRICS_FILE} is not valid JSON: {exc}") from None
-    return model_bytes, metrics
-
-
-def write_report(reports_dir: str | Path, name: str, report: dict[str, Any]) -> Path:
-    """Write one step's JSON report into ``reports_dir``; return its path."""
-    path = Path(reports_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    return path
-
-
-def read_evaluation(out_dir: str | Path, metrics: dict[str, Any]) -> bytes:
-    """Return the evaluation rows ``steps.train`` wrote for the run ``metrics`` describes."""
-    path = Path(out_dir) / EVALUATION_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PipelineError(f"no evaluation rows at {path}; run steps.train first") from None
-    expected = (metrics.get("evaluation") or {}).get("sha256")
-    if sha256_bytes(data) != expected:
-        raise IntegrityError(f"{path} is not the evaluation set of run {metrics.get('run_id')}")
-    return data
-
-
-def read_json(path: str | Path) -> dict[str, Any] | None:
-    """Return a JSON file an earlier step may have left, or None if it did not."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def save_card(out_dir: str | Path, card: dict[str, Any], markdown: str) -> None:
-    """Write the model card beside the model, as JSON and as Markdown."""
-    out = Path(out_dir)
-    (out / CARD_JSON_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    (out / CARD_MARKDOWN_FILE).write_text(markdown + "\n")
-
-
-def read_card(out_dir: str | Path) -> tuple[bytes, bytes] | None:
-    """Return the card's JSON and Markdown bytes, or None when the gate wrote none."""
-    out = Path(out_dir)
-    try:
-        return (out / CARD_JSON_FILE).read_bytes(), (out / CARD_MARKDOWN_FILE).read_bytes()
-    except FileNotFoundError:
-        return None

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heartml import config, registry
-from heartml.dataset import missing_columns, read_dataset
+from heartml import config
+from heartml.data.dataset import missing_columns, read_dataset
 from heartml.errors import DatasetError, PipelineError
 from heartml.features import (
     DATASET_COLUMNS,
@@ -34,9 +34,11 @@ from heartml.features import (
     has_disease,
 )
 from heartml.logs import quote
-from heartml.store import open_store
+from heartml.store import registry
+from heartml.store.backends import open_store
 
-log = logging.getLogger(__name__)
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.validation")
 
 EXAMPLES = 5  # failing values quoted per check
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pandas as pd
 
-from heartml import config, registry
+from heartml import config
 from heartml.errors import ConfigError, ObjectNotFound
 from heartml.features import label_coding_of, label_note
-from heartml.markdown import cell
-from heartml.store import Store, parse_stored
+from heartml.store import registry
+from heartml.store.backends import Store, parse_stored
+from heartml.views.markdown import cell
 
 SCORES = ("val_acc", "roc_auc", "acc")
 # What each score measures, for tiles, axes and the compare view.
@@ -309,12 +310,12 @@ def model_card_text(m: dict[str, Any], store: Store) -> str:
     value, so a card written into the bucket by someone else can neither link, mention
     nor format. A card whose shape no gate wrote is named, not shown.
     """
-    from heartml import model_card
+    from heartml.views import card_page
 
     run_id = str(m.get("run_id"))
     try:
         card = parse_stored(store.read_bytes(registry.card_keys(run_id)["json"]))
-        return model_card.render(card)
+        return card_page.render(card)
     except ObjectNotFound:
         return f"{cell(run_id)} was archived before model cards were written: it has none."
     except ConfigError:
@@ -348,7 +349,7 @@ def served_version(url: str, token: str = "", timeout: float = 5.0) -> dict[str,
     """
     import requests
 
-    from heartml.downstream import ask_function, server_text
+    from heartml.ops.downstream import ask_function, server_text
 
     try:
         response = ask_function(url, token, timeout)

@@ -24,7 +24,8 @@ from typing import Any
 
 from heartml.errors import ConfigError, ObjectExists, ObjectNotFound, StoreError
 
-log = logging.getLogger(__name__)
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.store")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MAX_STORED_JSON_BYTES = 16 * 1024 * 1024  # a month of one day's windows is ~1 MB

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from heartml.downstream import RetryPolicy, github_headers, host, send_json
 from heartml.errors import DownstreamRefused
+from heartml.ops.downstream import RetryPolicy, github_headers, host, send_json
 
-log = logging.getLogger(__name__)
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.pull_request")
 
 MARKER = "<!-- heartml: evaluate-candidate report -->"
 MAX_PAGES = 10  # 1,000 comments: a pull request with more gets a new report comment

@@ -5,7 +5,7 @@ reader that can import nothing (``artifacts.ModelFile.read``), and the pickled
 scikit-learn pipeline inside it is unpickled only when the file's sha256 matched a
 reference held outside the store: the deployed revision's pin, or the training run's
 own output. A store's own pointer is never that reference, a folder on the user's
-disk included (it may be shared, mounted or synced). The fast path (``heartml.linear``)
+disk included (it may be shared, mounted or synced). The fast path (``heartml.serving.fast_path``)
 needs no unpickling at all, so it is what serves and what the gate scores; without a
 pin, a version without one is refused.
 
@@ -22,9 +22,7 @@ has its answers turned around here, in one place.
 from __future__ import annotations
 
 import io
-import json
 import logging
-import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,40 +33,22 @@ from typing import Any
 
 import numpy as np
 
-from heartml import config, monitoring, registry
-from heartml.artifacts import (
-    MODEL_FILE,
-    ModelFile,
-    check_integrity,
-    read_artifacts,
-    sha256_bytes,
-)
 from heartml.errors import ModelLoadError, ObjectNotFound, RequestError
 from heartml.features import (
-    DIAGNOSES,
     FEATURES,
     LABEL_CODING,
     SPECS,
     class_1_is_disease,
 )
-from heartml.linear import LinearScorer
-from heartml.store import Store
+from heartml.serving import traffic_bins
+from heartml.serving.fast_path import LinearScorer
+from heartml.store import registry
+from heartml.store.backends import Store
+from heartml.store.model_file import ModelFile, check_integrity, sha256_bytes
+from heartml.store.run_folder import MODEL_FILE, read_artifacts
 
-log = logging.getLogger(__name__)
-
-MAX_BATCH = 1000
-MAX_BODY_BYTES = 1_048_576  # 1 MiB: a full batch of 1,000 records is about 200 KB
-TOP_LEVEL_KEYS = {"instances", "parameters"}  # Vertex AI's request shape
-# Other servers' request shapes, refused with a pointer to ours rather than "age is required".
-FOREIGN_SHAPES = {
-    "dataframe_records": "MLflow's",
-    "dataframe_split": "MLflow's",
-    "inputs": "MLflow's (or TensorFlow Serving's)",
-}
-# A record with more of its features missing (null, or an "unknown" code) than this share
-# is refused: its answer would be mostly the training data's medians, not the patient.
-MAX_MISSING_SHARE = config.SETTINGS["SERVE_MAX_MISSING_SHARE"].default  # 3 of 13 features
-MAX_PROBLEMS = 50  # listed in one error; a batch of 1,000 bad records says how many more
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.serving")
 SERVED_RUN_ID_ENV = "SERVED_RUN_ID"
 SERVED_SHA256_ENV = "SERVED_MODEL_SHA256"
 
@@ -245,10 +225,10 @@ def model_from_bytes(data: bytes, source: str, *, verified: bool) -> LoadedModel
     except ValueError as exc:
         raise ModelLoadError(f"refusing {source}: {exc}") from None
     if "monitoring_bins" in metadata:
-        problem = monitoring.bins_problem(metadata["monitoring_bins"])
+        problem = traffic_bins.bins_problem(metadata["monitoring_bins"])
     else:  # an older version's bins are built from its ranges
         try:
-            monitoring.bins_from_ranges(metadata.get("feature_ranges") or {})
+            traffic_bins.bins_from_ranges(metadata.get("feature_ranges") or {})
             problem = None
         except (TypeError, ValueError, AttributeError, OverflowError):
             problem = "feature_ranges are malformed"
@@ -343,226 +323,3 @@ def load_from_store(store: Store, pin: Pin | None = None) -> LoadedModel:
         model.label_coding["class_1"],
     )
     return model
-
-
-def error_body(
-    field: str, message: str, problems: list[tuple[str, str]] | None = None
-) -> dict[str, Any]:
-    """The API's one error shape: the first problem as field and message, then every problem.
-
-    The function's answers and the server's own refusals (heartml.server) both use it.
-    """
-    listed = [{"field": f, "message": m} for f, m in (problems or [(field, message)])]
-    return {"error": {"field": field, "message": message, "problems": listed}}
-
-
-def parse_json(raw: bytes) -> Any:
-    """Parse a request body, refusing a key given twice (which would silently win) by name.
-
-    Integers are read as floats, so a 5,000-digit number is "not finite", named by its
-    field, instead of tripping Python's integer-digit limit.
-    """
-    return json.loads(raw, object_pairs_hook=_unique_keys, parse_int=float)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise RequestError(key[:64], "is given twice; send each field once")
-        seen[key] = value
-    return seen
-
-
-def _record_problems(
-    body: Any, where: str, max_missing_share: float
-) -> tuple[list[float | None], list[tuple[str, str]]]:
-    """Check one patient record: its values in FEATURES order (None = missing), and problems.
-
-    Each feature must be present, and a finite number within the plausible limits that
-    validation holds training data to (heartml.features.SPECS), or null (imputed, up to
-    ``max_missing_share`` of the features). Unknown keys are refused, so that a misspelt
-    feature is not silently imputed.
-    """
-    if not isinstance(body, dict):
-        where = where.rstrip(".") or "body"
-        return [], [(where, f"expected a JSON object of features, got {_json_type(body)}")]
-    problems: list[tuple[str, str]] = []
-    values: list[float | None] = []
-    for name in FEATURES:
-        value = body.get(name)
-        values.append(None)
-        if name not in body:
-            problems.append((f"{where}{name}", "is required (a number, or null if unknown)"))
-        elif value is None:
-            continue
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(
-                (f"{where}{name}", f"must be a number or null, got {_json_type(value)}")
-            )
-        else:
-            try:
-                number = float(value)  # an integer literal can exceed a float's range
-            except OverflowError:
-                number = math.inf
-            if not math.isfinite(number):
-                problems.append((f"{where}{name}", "must be a finite number"))
-            elif not SPECS[name].is_valid(number):
-                problems.append(
-                    (
-                        f"{where}{name}",
-                        # The value itself is not quoted: errors are logged, values never.
-                        f"is not a plausible {SPECS[name].description}: "
-                        f"it must be {SPECS[name].limits()}",
-                    )
-                )
-            else:
-                values[-1] = number
-    for key in sorted(set(body) - set(FEATURES)):
-        close = [name for name in FEATURES if name == key.strip().lower()]
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        problems.append((f"{where}{key[:64]}", f"is not a feature of this model{hint}"))
-    if not problems:
-        missing = [n for n, v in zip(FEATURES, values, strict=True) if SPECS[n].is_unknown(v)]
-        if len(missing) > max_missing_share * len(FEATURES):
-            problems.append(
-                (
-                    f"{where}{missing[0]}",
-                    f"{len(missing)} of {len(FEATURES)} features are missing or unknown "
-                    f"({', '.join(missing)}); at most {max_missing_share:.0%} may be imputed",
-                )
-            )
-    return values, problems
-
-
-def parse_record(
-    body: Any, where: str = "", max_missing_share: float = MAX_MISSING_SHARE
-) -> list[float | None]:
-    """Check one patient record; return its values in FEATURES order or raise every problem."""
-    values, problems = _record_problems(body, where, max_missing_share)
-    if problems:
-        raise RequestError.from_problems(problems)
-    return values
-
-
-@dataclass
-class ParsedRequest:
-    """The records of a request, whether it was a batch, whether it asks for explanations,
-    and what it asked that is not used."""
-
-    records: list[list[float | None]]
-    batch: bool
-    explain: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
-EXPLAIN_PARAMETER = "explain"
-
-
-def parse_explain_query(value: str | None) -> bool:
-    """Read ``?explain=`` (how a single record, whose body holds only features, asks)."""
-    if value is None:
-        return False
-    if value.strip().lower() in {"true", "1", "yes"}:
-        return True
-    if value.strip().lower() in {"false", "0", "no", ""}:
-        return False
-    raise RequestError("explain", "must be true or false")
-
-
-def parse_request(
-    body: Any, max_missing_share: float = MAX_MISSING_SHARE, explain: bool = False
-) -> ParsedRequest:
-    """Read one record (the tutorial's shape) or ``{"instances": [...]}`` (Vertex AI's).
-
-    ``explain`` is the query string's ask; a batch may also ask with Vertex AI's
-    ``"parameters": {"explain": true}``.
-    """
-    if isinstance(body, dict):
-        for key, whose in FOREIGN_SHAPES.items():
-            if key in body and "instances" not in body:
-                raise RequestError(
-                    key,
-                    f"is {whose} request shape; use "
-                    '{"instances": [{"age": ..., ...}, ...]}, or send one record',
-                )
-    if not (isinstance(body, dict) and "instances" in body):
-        return ParsedRequest(
-            [parse_record(body, "", max_missing_share)], batch=False, explain=explain
-        )
-    problems = [
-        (key[:64], "is not allowed beside instances") for key in sorted(set(body) - TOP_LEVEL_KEYS)
-    ]
-    parameters = body.get("parameters", {})
-    if not isinstance(parameters, dict):
-        problems.append(("parameters", f"must be an object, got {_json_type(parameters)}"))
-        parameters = {}
-    asked = parameters.get(EXPLAIN_PARAMETER, False)
-    if not isinstance(asked, bool):
-        problems.append(("parameters.explain", f"must be true or false, got {_json_type(asked)}"))
-    instances = body["instances"]
-    if not isinstance(instances, list):
-        problems.append(("instances", f"must be an array of records, got {_json_type(instances)}"))
-    elif not instances:
-        problems.append(("instances", "is empty; send 1 to 1000 records"))
-    elif len(instances) > MAX_BATCH:
-        problems.append(("instances", f"has {len(instances)} records; at most {MAX_BATCH}"))
-    if problems:
-        raise RequestError.from_problems(problems)
-    records = []
-    for i, record in enumerate(instances):
-        values, found = _record_problems(record, f"instances[{i}].", max_missing_share)
-        records.append(values)
-        problems.extend(found)
-    if problems:
-        if len(problems) > MAX_PROBLEMS:
-            more = len(problems) - MAX_PROBLEMS + 1
-            problems = [*problems[: MAX_PROBLEMS - 1], ("instances", f"and {more} more problems")]
-        raise RequestError.from_problems(problems)
-    notes = [
-        f"parameters.{key[:64]} is not used: the only parameter is {EXPLAIN_PARAMETER}"
-        for key in sorted(parameters)
-        if key != EXPLAIN_PARAMETER
-    ]
-    return ParsedRequest(records, batch=True, explain=explain or asked is True, notes=notes)
-
-
-def predict(model: LoadedModel, request: ParsedRequest) -> dict[str, Any]:
-    """Shape the answer: one shape for both, a single record's answer also at top level.
-
-    Every answer carries ``predictions`` (one per record), ``run_id`` and ``trained_at``;
-    for a single record its prediction's fields are repeated at top level, as the
-    tutorial's clients read them.
-    """
-    predictions = [
-        {
-            # As predict(): a tie at 0.5 goes to class 0.
-            "diagnosis": DIAGNOSES[int(p > 0.5)],
-            "probability": p,
-            "out_of_range": model.out_of_range(row),
-            "imputed": [n for n, v in zip(FEATURES, row, strict=True) if SPECS[n].is_unknown(v)],
-        }
-        for p, row in zip(model.probabilities(request.records), request.records, strict=True)
-    ]
-    if request.explain:
-        for prediction, row in zip(predictions, request.records, strict=True):
-            prediction["explanation"] = model.explain(row)
-    answer: dict[str, Any] = {} if request.batch else dict(predictions[0])
-    answer.update(predictions=predictions, **model.identity())
-    if request.notes:
-        answer["notes"] = request.notes
-    return answer
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

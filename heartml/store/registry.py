@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from heartml.artifacts import check_integrity, metrics_json, sha256_bytes
+from heartml.config import check_run_id
 from heartml.errors import (
     ConfigError,
     ObjectExists,
@@ -37,9 +37,11 @@ from heartml.errors import (
     PipelineError,
     RollbackError,
 )
-from heartml.store import Store, parse_stored
+from heartml.store.backends import Store, parse_stored
+from heartml.store.model_file import check_integrity, metrics_json, sha256_bytes
 
-log = logging.getLogger(__name__)
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.registry")
 
 DATASET_KEY = "dataset.csv"
 MODELS_PREFIX = "models/"
@@ -49,24 +51,8 @@ METRICS_PREFIX = f"{MODELS_PREFIX}metrics/"
 CARDS_PREFIX = f"{MODELS_PREFIX}cards/"
 EVENTS_PREFIX = "events/"
 SUPERSEDED_PREFIX = f"{MODELS_PREFIX}superseded/"
-# A run id names files: letters, digits, '.', '_', '-', starting with a letter or digit,
-# so it can never climb out of the store ("../x") or name the pointer ("latest").
 # The monitor's last action on drift (its cooldown), beside the event consumers' markers.
 DRIFT_MARKER_KEY = "events/monitor/drift.json"
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-RESERVED_RUN_IDS = {"latest"}
-
-
-def check_run_id(run_id: object) -> str:
-    """Return ``run_id`` if it may name a version; raise ConfigError naming the rule if not."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
-        raise ConfigError(
-            f"run id {ascii(run_id)[:60]} must be 1-128 letters, digits, '.', '_' or '-' "
-            "and start with a letter or digit"
-        )
-    if run_id.lower() in RESERVED_RUN_IDS:
-        raise ConfigError(f"run id {run_id!r} is reserved: it names the promoted-version files")
-    return run_id
 
 
 def model_key(run_id: str) -> str:
@@ -75,7 +61,7 @@ def model_key(run_id: str) -> str:
 
 
 def event_marker_key(handler: str, event_id: str) -> str:
-    """Return the key that marks an event as handled by one consumer (see heartml.events).
+    """Return the key that marks an event as handled by one consumer (see heartml.ops.events).
 
     An id that is not plain text for a key (a slash, "..") is named by its sha256 instead.
     """

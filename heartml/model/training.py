@@ -26,9 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from heartml import config, linear, monitoring, scores
-from heartml.artifacts import MODEL_FORMAT, ModelFile, sha256_bytes
-from heartml.dataset import check_trainable, evaluation_bytes, read_bytes, read_dataset
+from heartml import config
+from heartml.data.dataset import check_trainable, evaluation_bytes, read_bytes, read_dataset
 from heartml.errors import DatasetError
 from heartml.features import (
     CATEGORICAL_FEATURES,
@@ -41,8 +40,12 @@ from heartml.features import (
     SPECS,
     has_disease,
 )
+from heartml.model import scores
+from heartml.serving import fast_path, traffic_bins
+from heartml.store.model_file import MODEL_FORMAT, ModelFile, sha256_bytes
 
-log = logging.getLogger(__name__)
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.training")
 
 # How closely the fast path must reproduce predict_proba to be exported.
 LINEAR_TOLERANCE = 1e-12
@@ -257,7 +260,7 @@ def fit(
         "n_val": len(val_x),
     }
     return TrainResult(
-        answers=monitoring.answer_reference(train_p),
+        answers=traffic_bins.answer_reference(train_p),
         pipeline=pipeline,
         scores=recorded,
         validation_index=[int(i) for i in val_x.index],
@@ -309,12 +312,12 @@ def _probe_rows(train_x: pd.DataFrame) -> np.ndarray:
 
 def linear_parameters(pipeline: Pipeline, train_x: pd.DataFrame) -> dict[str, Any] | None:
     """Export the fast-path parameters, trusted only if they reproduce ``predict_proba``."""
-    params = linear.export(pipeline, list(FEATURES))
+    params = fast_path.export(pipeline, list(FEATURES))
     if params is None:
         log.info("pipeline structure not understood by the fast path; serving will use it as is")
         return None
-    gap = linear.max_difference(
-        pipeline, linear.LinearScorer(params, list(FEATURES)), _probe_rows(train_x)
+    gap = fast_path.max_difference(
+        pipeline, fast_path.LinearScorer(params, list(FEATURES)), _probe_rows(train_x)
     )
     if gap > LINEAR_TOLERANCE:
         log.warning("fast path differs from predict_proba by %.3g; not exported", gap)
@@ -353,7 +356,7 @@ def build_artifacts(
     trained_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     versions = runtime_versions()
     dataset = {"sha256": dataset_sha256, "rows": dataset_rows}
-    bins = monitoring.training_bins(result.train_x)
+    bins = traffic_bins.training_bins(result.train_x)
     model_bytes = serialise_model(
         result.pipeline,
         {
@@ -380,7 +383,7 @@ def build_artifacts(
         "params": asdict(params),
         "split": split_record(params),
         "label_coding": LABEL_CODING,
-        "monitoring_reference": monitoring.reference(bins, result.answers),
+        "monitoring_reference": traffic_bins.reference(bins, result.answers),
         "model_sha256": sha256_bytes(model_bytes),
     }
     return model_bytes, metrics

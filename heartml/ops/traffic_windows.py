@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from heartml import monitoring
+from heartml.config import RUN_ID_PATTERN
 from heartml.errors import ObjectExists, ObjectNotFound
 from heartml.features import FEATURES
-from heartml.store import Store, parse_stored
+from heartml.serving import traffic_bins, traffic_monitor
+from heartml.store.backends import Store, parse_stored
 
 # What Cloud Functions (2nd gen, on Cloud Run) logs a function's stdout as.
 LOG_ID = "run.googleapis.com/stdout"
@@ -115,7 +116,7 @@ def read_windows(
         for entry in entries:
             payload = entry.get("jsonPayload") if isinstance(entry, dict) else None
             window = payload.get("monitoring") if isinstance(payload, dict) else None
-            if not isinstance(window, dict) or window.get("format") not in monitoring.FORMATS:
+            if not isinstance(window, dict) or window.get("format") not in traffic_monitor.FORMATS:
                 continue
             insert_id = str(entry.get("insertId") or "")
             if insert_id and insert_id in seen:
@@ -162,9 +163,7 @@ def window_problem(window: dict[str, Any]) -> str | None:
     number no larger than any real window holds. A count-only window (fewer than k
     records) has no bins.
     """
-    from heartml.registry import RUN_ID_PATTERN
-
-    revision = window.get("revision", monitoring.LOCAL_REVISION)
+    revision = window.get("revision", traffic_monitor.LOCAL_REVISION)
     for name, value in (("run_id", window.get("run_id")), ("revision", revision)):
         if not isinstance(value, str) or RUN_ID_PATTERN.fullmatch(value) is None:
             return name
@@ -184,7 +183,7 @@ def window_problem(window: dict[str, Any]) -> str | None:
     probability = window.get("probability", [] if count_only else None)
     if (
         not isinstance(probability, list)
-        or len(probability) > monitoring.PROBABILITY_BINS
+        or len(probability) > traffic_bins.PROBABILITY_BINS
         or not all(_count(n) for n in probability)
     ):
         return "probability"
@@ -222,7 +221,7 @@ def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             run_id,
             {"run_id": run_id, "windows": 0, "instances": 0, "instance_ids": set(),
              "revisions": set(), "requests": 0, "records": 0, "held_records": 0,
-             "first": None, "last": None, "probability": [0] * monitoring.PROBABILITY_BINS,
+             "first": None, "last": None, "probability": [0] * traffic_bins.PROBABILITY_BINS,
              "features": {name: {} for name in FEATURES}, "errors": {"4xx": {}, "5xx": {}}},
         )  # fmt: skip
         # A sum carries its instances as a set, which no JSON from the bucket can be.
@@ -230,7 +229,7 @@ def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         into["windows"] += w["windows"] if summed else 1
         into["instance_ids"] |= w["instance_ids"] if summed else {str(w.get("instance"))}
         into["revisions"] |= (
-            w["revisions"] if summed else {str(w.get("revision", monitoring.LOCAL_REVISION))}
+            w["revisions"] if summed else {str(w.get("revision", traffic_monitor.LOCAL_REVISION))}
         )
         into["requests"] += int(w.get("requests") or 0)
         into["records"] += int(w.get("records") or 0)
@@ -241,7 +240,7 @@ def merge(windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for edge, pick, field in (("first", min, "start"), ("last", max, "end")):
             stamp = w[edge] if summed else w.get(field)
             into[edge] = stamp if into[edge] is None else pick(into[edge], stamp)
-        for i, n in enumerate((w.get("probability") or [])[: monitoring.PROBABILITY_BINS]):
+        for i, n in enumerate((w.get("probability") or [])[: traffic_bins.PROBABILITY_BINS]):
             into["probability"][i] += int(n)
         features = into["features"]
         for name, counts in (w.get("features") or {}).items():
@@ -330,7 +329,7 @@ def compare(
             },
         }
     answered = sum(merged["probability"])
-    positive = sum(merged["probability"][monitoring.PROBABILITY_BINS // 2 :])
+    positive = sum(merged["probability"][traffic_bins.PROBABILITY_BINS // 2 :])
     return {
         "run_id": merged["run_id"],
         "records": merged["records"],
@@ -349,85 +348,3 @@ def compare(
         "probability": shown_counts(dict(enumerate(merged["probability"])), min_count),
         "errors": {kind: shown_counts(c, min_count) for kind, c in merged["errors"].items()},
     }
-
-
-def act_on_drift(
-    live: dict[str, Any],
-    model_store: Store,
-    live_dataset_sha256: str | None,
-    *,
-    dispatch: bool,
-    cooldown_hours: float,
-    policy: Any = None,
-    now: datetime | None = None,
-) -> list[str]:
-    """Alert Slack and, when allowed and useful, dispatch "Train and Deploy"; say what was done.
-
-    Live traffic carries no labels: retraining on the same ``dataset.csv`` rebuilds the
-    same model, so the dispatch goes out only when the store's dataset differs from the
-    live version's. One drift of one version is acted on once per cooldown (the last
-    action is kept in the model store), so an hourly monitor does not retrain hourly.
-    Messages name features and PSI only, never a value.
-    """
-    from heartml import config, registry
-    from heartml.artifacts import sha256_bytes
-    from heartml.downstream import RetryPolicy, dispatch_training, post_to_slack
-    from heartml.errors import DownstreamRefused, DownstreamUnavailable
-
-    now = now or datetime.now(UTC)
-    policy = policy or RetryPolicy.from_env()
-    done: list[str] = []
-    try:
-        last = parse_stored(model_store.read_bytes(registry.DRIFT_MARKER_KEY))
-    except (ObjectNotFound, ValueError):
-        last = {}
-    if isinstance(last, dict) and last.get("run_id") == live["run_id"]:
-        try:
-            age_h = (now - datetime.fromisoformat(str(last.get("at")))).total_seconds() / 3600
-        except (TypeError, ValueError):
-            age_h = float("inf")
-        if age_h < cooldown_hours:
-            return [f"already acted on drift of {live['run_id']} {age_h:.1f} h ago (cooldown)"]
-    shown = ", ".join(f"{n} (PSI {live['features'][n]['psi']:.2f})" for n in live["drifted"])
-    text = (
-        f"Live traffic of {live['run_id']} has drifted from its training data in {shown}, "
-        f"over {live['records']} records."
-    )
-    webhook = config.get("SLACK_WEBHOOK_URL").strip()
-    if webhook:
-        try:
-            answer = post_to_slack(webhook, {"text": text}, policy)
-            done.append("alerted Slack" if answer.status_code < 400 else "Slack refused the alert")
-        except (DownstreamRefused, DownstreamUnavailable) as exc:
-            done.append(f"alert not sent: {exc}")
-    else:
-        done.append("no alert: SLACK_WEBHOOK_URL is not set")
-    if dispatch:
-        try:
-            current = sha256_bytes(model_store.read_bytes(registry.DATASET_KEY))
-        except ObjectNotFound:
-            current = None
-        repository, token = config.get("GITHUB_REPOSITORY"), config.get("GITHUB_TOKEN").strip()
-        if current is None or current == live_dataset_sha256:
-            done.append(
-                "no retraining: dataset.csv is unchanged since the live model's data, and "
-                "traffic carries no labels (retraining would rebuild the same model)"
-            )
-        elif not repository or not token:
-            done.append("no retraining: set GITHUB_REPOSITORY and GITHUB_TOKEN")
-        else:
-            payload = {"reason": "live traffic drifted", "run_id": live["run_id"]}
-            try:
-                answer = dispatch_training(
-                    config.get("GITHUB_API_URL"), repository, token, payload, policy
-                )
-                done.append(
-                    "dispatched Train and Deploy"
-                    if answer.status_code < 400
-                    else f"GitHub refused the dispatch: HTTP {answer.status_code}"
-                )
-            except (DownstreamRefused, DownstreamUnavailable) as exc:
-                done.append(f"dispatch not sent: {exc}")
-    marker = {"run_id": live["run_id"], "drifted": live["drifted"], "at": now.isoformat()}
-    model_store.write_bytes(registry.DRIFT_MARKER_KEY, json.dumps(marker).encode())
-    return done

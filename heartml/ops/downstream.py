@@ -32,7 +32,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from heartml import config
 from heartml.errors import DownstreamRefused, DownstreamUnavailable
 
-log = logging.getLogger(__name__)
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.downstream")
 
 
 @dataclass(frozen=True)

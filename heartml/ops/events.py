@@ -23,7 +23,7 @@ effect is an outside HTTP call that cannot be undone:
   but reached the downstream.
 
 Downstream failures are retried with backoff within a total time budget that no
-call can outlast, however slowly the downstream answers (heartml.downstream).
+call can outlast, however slowly the downstream answers (heartml.ops.downstream).
 """
 
 from __future__ import annotations
@@ -38,13 +38,7 @@ from typing import Any
 
 import requests
 
-from heartml import config, registry
-from heartml.downstream import (
-    DISPATCH_EVENT_TYPE,
-    RetryPolicy,
-    dispatch_training,
-    post_to_slack,
-)
+from heartml import config
 from heartml.errors import (
     DownstreamRefused,
     DownstreamUnavailable,
@@ -52,9 +46,17 @@ from heartml.errors import (
     ObjectNotFound,
     PipelineError,
 )
-from heartml.store import GCSStore, Store, parse_stored, shared_store
+from heartml.ops.downstream import (
+    DISPATCH_EVENT_TYPE,
+    RetryPolicy,
+    dispatch_training,
+    post_to_slack,
+)
+from heartml.store import registry
+from heartml.store.backends import GCSStore, Store, parse_stored, shared_store
 
-log = logging.getLogger(__name__)
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.events")
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 

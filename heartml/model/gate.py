@@ -11,12 +11,11 @@ Models are judged as classifiers whose class 1 is heart disease, the positive cl
 of every score here: ``y`` comes from ``training.split`` (through the evaluation rows
 ``steps.train`` writes) and a published version is passed as a ``serving.LoadedModel``,
 which answers that way whatever its label coding. Scoring needs no scikit-learn
-(``heartml.scores``): a fast-path model is judged without importing it.
+(``heartml.model.scores``): a fast-path model is judged without importing it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,18 +24,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heartml import artifacts, config, model_card, registry, scores, serving
-from heartml.dataset import read_evaluation
+from heartml import config
+from heartml.data.dataset import read_evaluation
 from heartml.errors import ModelLoadError, ObjectNotFound
-from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES
-from heartml.store import Store, parse_stored
+from heartml.model import model_card, scores
+from heartml.model.behaviour import behavioural_checks
+from heartml.serving import served_model
+from heartml.store import registry, run_folder
+from heartml.store.backends import Store, parse_stored
+from heartml.views import card_page
 
-log = logging.getLogger(__name__)
-
-CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
-# The behavioural checks probe properties of the model, not of the data: a sample of
-# held-out rows shows them as well as all of them, at a cost that does not grow.
-BEHAVIOUR_ROWS = 10_000
+# The name its log lines carried before the package had wings: log queries keep working.
+log = logging.getLogger("heartml.gate")
 
 # Each GateParams field and the setting it comes from (see config.SETTINGS).
 GATE_SETTINGS = {
@@ -112,109 +111,6 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def behaviour_cases() -> list[dict[str, Any]]:
-    """Return the clear-cut patients every model must get right (lines of default.csv).
-
-    Four of them are UCI Cleveland's first records, whose diagnosis (``num``) comes
-    from angiography, independently of this file's label.
-    """
-    return json.loads(CASES_FILE.read_text())
-
-
-def behavioural_checks(model: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
-    """Run the checks a deployable model must pass whatever its scores.
-
-    Each check is one a bad model can fail; tests/model/test_gate.py shows each failing.
-    """
-    case_x = _case_frame()
-    val_x = val_x.iloc[:BEHAVIOUR_ROWS]  # in hash order: a sample, the same each run
-    checks = {
-        "clear-cut cases": lambda: _clear_cut_cases(model, case_x),
-        "answers depend on the record alone": lambda: _record_alone(model, val_x),
-        "directions from the data": lambda: _directions(model, val_x),
-        "missing values imputed": lambda: _imputes_missing(model, case_x.iloc[[0]]),
-    }
-    results = []
-    for name, check in checks.items():
-        problems, fine = check()
-        results.append(
-            {"check": name, "passed": not problems, "detail": "; ".join(problems) or fine}
-        )
-    return results
-
-
-def _case_frame() -> pd.DataFrame:
-    cases = behaviour_cases()
-    return pd.DataFrame([c["record"] for c in cases], columns=list(FEATURES)).astype(float)
-
-
-def _clear_cut_cases(model: Any, case_x: pd.DataFrame) -> tuple[list[str], str]:
-    cases = behaviour_cases()
-    case_p = model.predict_proba(case_x)[:, 1]
-    wrong = [
-        f"line {c['csv_line']}: {c['diagnosis']}, P(heart disease)={p:.3f}"
-        for c, p in zip(cases, case_p, strict=True)
-        if DIAGNOSES[int(p > 0.5)] != c["diagnosis"]
-    ]
-    return wrong, f"{len(cases)} of {len(cases)} right"
-
-
-def _record_alone(model: Any, val_x: pd.DataFrame) -> tuple[list[str], str]:
-    """Check that an answer depends on its record alone.
-
-    Not on the batch's order, a duplicate beside it, being sent alone, or the order of
-    the columns: a model that reads batch statistics or positions fails here.
-    """
-    p = model.predict_proba(val_x)[:, 1]
-    variants = {
-        "batch order": lambda: model.predict_proba(val_x.iloc[::-1])[::-1, 1],
-        "a duplicate row": lambda: model.predict_proba(pd.concat([val_x.iloc[[0]], val_x]))[1:, 1],
-        "one at a time": lambda: np.concatenate(
-            [[model.predict_proba(val_x.iloc[[i]])[0, 1] for i in range(5)], p[5:]]
-        ),
-        "column order": lambda: model.predict_proba(val_x[val_x.columns[::-1]])[:, 1],
-    }
-    moved = []
-    for what, answers in variants.items():
-        try:
-            q = answers()
-        except Exception as exc:  # any failure here is the finding
-            moved.append(f"{what} fails: {type(exc).__name__}")
-            continue
-        if not np.allclose(q, p, rtol=0, atol=1e-9):
-            moved.append(f"{what} moves answers by up to {np.max(np.abs(q - p)):.2g}")
-    return moved, "same answers whatever the batch order, duplicates, size or columns"
-
-
-def _directions(model: Any, val_x: pd.DataFrame) -> tuple[list[str], str]:
-    """Each documented marker, set low then high in every row, moves P(disease) its way."""
-    against = []
-    for name, direction in DIRECTIONS.items():
-        low, high = (val_x.assign(**{name: float(value)}) for value in direction.over)
-        shift = float(np.mean(model.predict_proba(high)[:, 1] - model.predict_proba(low)[:, 1]))
-        if shift * direction.sign <= 0:
-            against.append(
-                f"P(heart disease) moves against the data: {name} "
-                f"{direction.over[0]:g}->{direction.over[1]:g}: {shift:+.3f}"
-            )
-    return against, f"{len(DIRECTIONS)} markers move P(heart disease) the documented way"
-
-
-def _imputes_missing(model: Any, base: pd.DataFrame) -> tuple[list[str], str]:
-    failures = []
-    for name in [*FEATURES, "all features"]:
-        row = base.copy()
-        row.loc[:, list(FEATURES) if name == "all features" else [name]] = np.nan
-        try:
-            p = float(model.predict_proba(row)[0, 1])
-        except Exception as exc:  # any failure here is the finding
-            failures.append(f"{name}: {type(exc).__name__}")
-            continue
-        if not 0 <= p <= 1:
-            failures.append(f"{name}: p={p}")
-    return failures, f"each of {len(FEATURES)} features and all at once"
 
 
 def judge(
@@ -326,7 +222,7 @@ def _comparison_reasons(
     return reasons
 
 
-def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]:
+def load_champion(store: Store) -> tuple[served_model.LoadedModel | None, str | None]:
     """Return the promoted model and, if it cannot be judged, why not.
 
     No promoted model yet gives ``(None, None)``; one that cannot be loaded here (another
@@ -335,7 +231,7 @@ def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]
     is unpickled: the champion is scored through its linear parameters.
     """
     try:
-        live = serving.load_from_store(store)
+        live = served_model.load_from_store(store)
     except ModelLoadError as exc:
         return None, str(exc)
     except ObjectNotFound:
@@ -343,7 +239,7 @@ def load_champion(store: Store) -> tuple[serving.LoadedModel | None, str | None]
     return live, None
 
 
-def split_problem(champion: serving.LoadedModel, candidate_split: Any) -> str | None:
+def split_problem(champion: served_model.LoadedModel, candidate_split: Any) -> str | None:
     """Say why the champion may have trained on the candidate's evaluation rows, if it may.
 
     Under the content-hash rule a row is held out when its hash is below the share, so
@@ -372,7 +268,7 @@ def split_problem(champion: serving.LoadedModel, candidate_split: Any) -> str | 
 
 
 def evaluate(
-    candidate: serving.LoadedModel,
+    candidate: served_model.LoadedModel,
     val_x: pd.DataFrame,
     val_y: pd.Series,
     candidate_run_id: str,
@@ -414,10 +310,10 @@ def judge_trained(
     the data checks, so history shows what the data was like) added, for the step to
     write back: they are archived with the version.
     """
-    model_bytes, metrics = artifacts.read_artifacts(artifacts_dir)
-    candidate = serving.load_trained(artifacts_dir)
-    evaluation = artifacts.read_evaluation(artifacts_dir, metrics)
-    val_x, val_y = read_evaluation(evaluation, str(artifacts_dir / artifacts.EVALUATION_FILE))
+    model_bytes, metrics = run_folder.read_artifacts(artifacts_dir)
+    candidate = served_model.load_trained(artifacts_dir)
+    evaluation = run_folder.read_evaluation(artifacts_dir, metrics)
+    val_x, val_y = read_evaluation(evaluation, str(artifacts_dir / run_folder.EVALUATION_FILE))
     verdict = evaluate(candidate, val_x, val_y, metrics["run_id"], store, params)
     metrics = {**metrics, "gate": verdict.to_dict()}
     if validation_report is not None:
@@ -435,7 +331,7 @@ def judge_trained(
         )
         if card_problem:
             card["live_card_problem"] = card_problem
-    artifacts.save_card(artifacts_dir, card, model_card.render(card))
+    run_folder.save_card(artifacts_dir, card, card_page.render(card))
     return verdict, model_bytes, metrics
 
 

@@ -1,7 +1,7 @@
 """Render a run's Markdown summary from what its steps recorded.
 
 Whatever came from the store or the dataset (run ids, reasons naming them, findings'
-examples, slice and check names) reaches the Markdown through ``heartml.markdown``.
+examples, slice and check names) reaches the Markdown through ``heartml.views.markdown``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from heartml.markdown import cell, code
+from heartml.views.markdown import cell, code
 
 
 def _fmt(value: Any) -> str:
@@ -153,15 +153,15 @@ def render_run(reports_dir: Path, artifacts_dir: Path, *, published: bool = Fals
 
     The model card, when the gate wrote one, follows in a folded section.
     """
-    from heartml import artifacts  # here: rendering from dicts needs no file layout
+    from heartml.store import run_folder  # here: rendering from dicts needs no file layout
 
     text = render(
-        artifacts.read_json(reports_dir / artifacts.VALIDATION_REPORT),
-        artifacts.read_json(reports_dir / artifacts.GATE_REPORT),
-        artifacts.read_json(artifacts_dir / artifacts.METRICS_FILE),
+        run_folder.read_json(reports_dir / run_folder.VALIDATION_REPORT),
+        run_folder.read_json(reports_dir / run_folder.GATE_REPORT),
+        run_folder.read_json(artifacts_dir / run_folder.METRICS_FILE),
         published=published,
     )
-    card = artifacts.read_card(artifacts_dir)
+    card = run_folder.read_card(artifacts_dir)
     if card is not None:
         text += (
             "\n<details><summary>Model card</summary>\n\n"

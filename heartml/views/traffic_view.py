@@ -16,11 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from heartml import monitoring, traffic
 from heartml.features import FEATURES
+from heartml.ops import traffic_windows
+from heartml.serving import traffic_bins, traffic_monitor
 
 # Records that reached the sink in count-only windows: an instance stopped before its
-# window held k records, so they are counted and never described (heartml.monitoring).
+# window held k records, so they are counted and never described (heartml.serving.traffic_monitor).
 HELD = "held below k"
 
 DAY_COLUMNS = [
@@ -37,9 +38,9 @@ DAY_AXIS = {
     "axis": {"labelAngle": 0, "labelOverlap": "parity", "labelExpr": "slice(datum.label, 5)"},
 }
 SHARES = {
-    "missing": monitoring.MISSING,
-    "imputed": monitoring.IMPUTED,
-    "out of range": monitoring.OUT_OF_RANGE,
+    "missing": traffic_monitor.MISSING,
+    "imputed": traffic_monitor.IMPUTED,
+    "out of range": traffic_monitor.OUT_OF_RANGE,
 }
 
 
@@ -51,13 +52,13 @@ def by_day(windows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
     return {
         (run_id, day): merged
         for day, group in sorted(days.items())
-        for run_id, merged in traffic.merge(group).items()
+        for run_id, merged in traffic_windows.merge(group).items()
     }
 
 
 def by_version(days: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The days summed per version: the same totals as merging the windows, at a day's cost."""
-    return traffic.merge(list(days.values()))
+    return traffic_windows.merge(list(days.values()))
 
 
 def reference_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
@@ -89,7 +90,7 @@ def day_rows(
     for (version, day), merged in days.items():
         if version != run_id:
             continue
-        records = traffic.binned_records(merged)
+        records = traffic_windows.binned_records(merged)
         values = records * len(FEATURES)
         row: dict[str, Any] = {
             "day": day,
@@ -102,7 +103,7 @@ def day_rows(
             count = sum(merged["features"][name].get(label, 0) for name in FEATURES)
             row[column] = shown_share(count, values, min_count) if records >= min_count else None
         answered = sum(merged["probability"])
-        positive = sum(merged["probability"][monitoring.PROBABILITY_BINS // 2 :])
+        positive = sum(merged["probability"][traffic_bins.PROBABILITY_BINS // 2 :])
         row["answered heart disease"] = shown_share(positive, answered, min_count)
         for kind in ("4xx", "5xx"):
             row[kind] = sum(merged["errors"][kind].values())
@@ -121,7 +122,7 @@ def psi_rows(
     for (version, day), merged in days.items():
         if version != run_id or reference is None:
             continue
-        if traffic.binned_records(merged) < min_records:
+        if traffic_windows.binned_records(merged) < min_records:
             continue
         for name in FEATURES:
             trained = reference["training_counts"].get(name) or {}
@@ -130,8 +131,8 @@ def psi_rows(
                 {
                     "day": day,
                     "feature": name,
-                    "psi": round(traffic.psi(live, trained), 4),
-                    "records": traffic.binned_records(merged),
+                    "psi": round(traffic_windows.psi(live, trained), 4),
+                    "records": traffic_windows.binned_records(merged),
                 }
             )
     return pd.DataFrame(rows, columns=["day", "feature", "psi", "records"])

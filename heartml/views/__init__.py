@@ -1,0 +1,8 @@
+"""Views: everything rendered for people, from data the other wings return.
+
+- ``markdown``: the one escaping formatter for a Markdown cell, code span or line.
+- ``run_summary``: the run summary and the gate's verdict tables.
+- ``card_page``: the model card as Markdown.
+- ``archive_view``: the archive's versions shaped for the dashboard.
+- ``traffic_view``: the traffic windows shaped for the dashboard.
+"""
