@@ -8,6 +8,7 @@ Ground floor, read by every wing:
 - ``features``: the data contract: the feature set, each feature's role and valid values,
   the label's meaning.
 - ``logs``: log lines: Cloud Logging's JSON for the function, one escaped line for a step.
+- ``text``: any value as one line of printable text, before a view escapes it.
 
 Wings, each importing only the ground floor and the wings listed before it:
 

@@ -14,6 +14,7 @@ from heartml.errors import PipelineError
 from heartml.model import gate
 from heartml.store import run_folder
 from heartml.store.backends import open_store
+from heartml.views import card_page
 from steps._cli import run
 
 log = logging.getLogger("steps.gate")
@@ -29,12 +30,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         out, reports = (config.resolve(args, n) for n in ("PIPELINE_ARTIFACTS", "PIPELINE_REPORTS"))
-        verdict, model_bytes, metrics = gate.judge_trained(
+        verdict, model_bytes, metrics, card = gate.judge_trained(
             out,
             open_store(config.store_uri(args.store)),
             gate.GateParams.from_settings(args),
             run_folder.read_json(reports / run_folder.VALIDATION_REPORT),
         )
+        run_folder.save_card(out, card, card_page.render(card))
         run_folder.save_artifacts(out, model_bytes, metrics)
         run_folder.write_report(reports, run_folder.GATE_REPORT, verdict.to_dict())
         for note in verdict.notes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,6 @@ from heartml.model.behaviour import behavioural_checks
 from heartml.serving import served_model
 from heartml.store import registry, run_folder
 from heartml.store.backends import Store, parse_stored
-from heartml.views import card_page
 
 # The name its log lines carried before the package had wings: log queries keep working.
 log = logging.getLogger("heartml.gate")
@@ -294,24 +293,33 @@ def evaluate(
     return verdict
 
 
+class Judgement(NamedTuple):
+    """What the gate found, for the step to write: nothing here is written by the gate."""
+
+    verdict: Verdict
+    model_bytes: bytes
+    metrics: dict[str, Any]  # the candidate's, with the verdict and data checks added
+    card: dict[str, Any]  # the version's model card (data; ``views.card_page`` renders it)
+
+
 def judge_trained(
     artifacts_dir: Path,
     store: Store,
     params: GateParams | None = None,
     validation_report: dict[str, Any] | None = None,
-) -> tuple[Verdict, bytes, dict[str, Any]]:
+) -> Judgement:
     """Judge the candidate ``steps.train`` left in ``artifacts_dir`` against the live model.
 
-    Writes the version's model card beside it (``artifacts.save_card``).
-
     It is scored on the held-out rows training wrote beside it (checked against the
-    sha256 in its metrics), so the dataset is neither parsed nor split again. Returns
-    the verdict, the model bytes, and the metrics with the verdict (and a summary of
-    the data checks, so history shows what the data was like) added, for the step to
-    write back: they are archived with the version.
+    sha256 in its metrics), so the dataset is neither parsed nor split again, and the
+    model and metrics files are read once. The metrics come back with the verdict (and a
+    summary of the data checks, so history shows what the data was like) added, and
+    with the model card: the step writes them back, and they are archived with the version.
     """
     model_bytes, metrics = run_folder.read_artifacts(artifacts_dir)
-    candidate = served_model.load_trained(artifacts_dir)
+    candidate = served_model.trained_model(
+        model_bytes, metrics, str(artifacts_dir / run_folder.MODEL_FILE)
+    )
     evaluation = run_folder.read_evaluation(artifacts_dir, metrics)
     val_x, val_y = read_evaluation(evaluation, str(artifacts_dir / run_folder.EVALUATION_FILE))
     verdict = evaluate(candidate, val_x, val_y, metrics["run_id"], store, params)
@@ -331,8 +339,7 @@ def judge_trained(
         )
         if card_problem:
             card["live_card_problem"] = card_problem
-    run_folder.save_card(artifacts_dir, card, card_page.render(card))
-    return verdict, model_bytes, metrics
+    return Judgement(verdict, model_bytes, metrics, card)
 
 
 def live_card_of(store: Store) -> tuple[str | None, dict[str, Any] | None, str | None]:

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from heartml.features import SPECS
-from heartml.views.markdown import plain
+from heartml.text import plain
 
 FORMAT = "heartml-model-card/1"
 

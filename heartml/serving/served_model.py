@@ -265,9 +265,16 @@ def load_trained(artifacts_dir: str | Path) -> LoadedModel:
     Its bytes must hash to the sha256 its metrics record beside it.
     """
     model_bytes, metrics = read_artifacts(artifacts_dir)
-    name = str(Path(artifacts_dir) / MODEL_FILE)
-    check_integrity(model_bytes, metrics, name)
-    return model_from_bytes(model_bytes, name, verified=True)
+    return trained_model(model_bytes, metrics, str(Path(artifacts_dir) / MODEL_FILE))
+
+
+def trained_model(model_bytes: bytes, metrics: dict[str, Any], source: str) -> LoadedModel:
+    """Load model bytes already read with their metrics, so a caller reads the files once.
+
+    The bytes must hash to the sha256 their metrics record.
+    """
+    check_integrity(model_bytes, metrics, source)
+    return model_from_bytes(model_bytes, source, verified=True)
 
 
 def load_from_store(store: Store, pin: Pin | None = None) -> LoadedModel:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from heartml.text import plain
+
 _ESCAPED = frozenset("\\`*_{}[]()<>#!|~&$")
 _BREAK = "\u200b"  # zero-width space: invisible, but no mention, reference or link spans it
 # Where GitHub would see a mention, an issue reference or a bare link: broken visibly nowhere.
@@ -21,19 +23,6 @@ _BROKEN = {"@": f"@{_BREAK}", "\\#": f"\\#{_BREAK}", "://": f":{_BREAK}//", "www
 _GH_REFERENCE = re.compile(r"(?i)\b(gh)(-\d)")
 _COMMIT_LIKE = re.compile(r"(?<![0-9A-Za-z_])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{7,40}(?![0-9A-Za-z_])")
 _LIST_START = re.compile(r"^(\d+)([.)])(?=\s|$)")  # "1." or "1)" at the start would open a list
-
-
-def plain(value: Any) -> str:
-    """A value as one line of text (floats to 4 places), before any escaping."""
-    if isinstance(value, float):
-        text = f"{value:.4f}"
-    elif isinstance(value, dict):
-        text = ", ".join(f"{k}={v}" for k, v in value.items())
-    elif isinstance(value, list | tuple):
-        text = ", ".join(map(str, value)) or "none"
-    else:
-        text = "—" if value is None else str(value)
-    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def cell(value: Any, limit: int = 100) -> str:
