@@ -22,7 +22,7 @@ def history_step(store_uri: str) -> None:
     # which is the file a bad day breaks.
     promoted = registry.promoted_version(store)
     live = promoted[0] if promoted else None
-    versions = registry.history(store)
+    versions = registry.versions(store)
     if not versions and live is None:
         if not store.exists(registry.DATASET_KEY):
             # Most often a misspelt bucket, prefix or folder: say so rather than print nothing.

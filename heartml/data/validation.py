@@ -1,4 +1,4 @@
-"""Check a dataset before anything is trained on it, and measure drift against the live data.
+"""Check a dataset before anything is trained on it; drift against the live data is ``drift``'s.
 
 Every check runs, so a failing report names all that is wrong at once (column,
 check, a few failing values), not only the first problem.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import importlib
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +22,8 @@ import pandas as pd
 
 from heartml import config
 from heartml.data.dataset import missing_columns, read_dataset
-from heartml.errors import DatasetError, PipelineError
+from heartml.data.drift import drift, live_reference, sample, sample_positions
+from heartml.errors import DatasetError
 from heartml.features import (
     DATASET_COLUMNS,
     DIRECTIONS,
@@ -34,11 +34,6 @@ from heartml.features import (
     has_disease,
 )
 from heartml.logs import quote
-from heartml.store import registry
-from heartml.store.backends import open_store
-
-# The name its log lines carried before the package had wings: log queries keep working.
-log = logging.getLogger("heartml.validation")
 
 EXAMPLES = 5  # failing values quoted per check
 
@@ -93,9 +88,6 @@ SETTINGS = {
     "extra_columns": "VALIDATE_EXTRA_COLUMNS",
     "fail_on_drift": "VALIDATE_FAIL_ON_DRIFT",
 }
-
-
-DRIFT_SAMPLE_SEED = 0
 
 
 @dataclass
@@ -153,26 +145,11 @@ def validate_file(path: Path, store_uri: str, params: ValidationParams) -> Valid
         # the parse, which releases the GIL; the reference is read first and cut to its
         # sample, so the two datasets are never in memory whole at once.
         pool.submit(importlib.import_module, "scipy.stats")
-        reference = _drift_reference(store_uri, params.drift_sample_rows)
+        reference = live_reference(store_uri, params.drift_sample_rows)
         frame = read_dataset(path)
     if reference is None:
         return validate(frame, params)
     return validate(frame, params, *reference)
-
-
-def _drift_reference(store_uri: str, rows: int) -> tuple[pd.DataFrame, str] | None:
-    """The rows of the live model's training data the drift tests compare, and its run id."""
-    try:
-        store = open_store(store_uri)
-        live = registry.live_training_dataset(store)
-        if live is None:
-            return None
-        run_id, live_data = live
-        reference = _sample(read_dataset(live_data, "the live model's dataset"), rows)
-    except PipelineError as exc:
-        log.warning("drift not measured: %s", exc)
-        return None
-    return reference, run_id
 
 
 def validate(
@@ -240,8 +217,8 @@ def validate(
 
     if reference is not None and not missing:
         rows = params.drift_sample_rows
-        ref_numeric = _numeric_columns(_sample(reference, rows), list(FEATURES), [])
-        picked = _sample_positions(len(frame), rows)
+        ref_numeric = _numeric_columns(sample(reference, rows), list(FEATURES), [])
+        picked = sample_positions(len(frame), rows)
         current = {f: numeric[f].iloc[picked] for f in FEATURES}
         report.drift = {
             **drift(ref_numeric, current, params.drift_p_value),
@@ -259,19 +236,6 @@ def _count_duplicates(frame: pd.DataFrame) -> int:
         return 0
     repeated = pd.util.hash_pandas_object(frame, index=False).duplicated(keep=False).to_numpy()
     return int(frame[repeated].duplicated().sum())
-
-
-def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
-    """Return at most ``rows`` rows of ``frame``, the same ones on every run."""
-    return frame.iloc[_sample_positions(len(frame), rows)]
-
-
-def _sample_positions(length: int, rows: int) -> np.ndarray:
-    """At most ``rows`` of ``length`` positions, in order, drawn with a fixed seed."""
-    if length <= rows:
-        return np.arange(length)
-    picked = np.random.default_rng(DRIFT_SAMPLE_SEED).choice(length, rows, replace=False)
-    return np.sort(picked)
 
 
 def _inverted_label(numeric: dict[str, pd.Series], labels: pd.Series) -> Finding | None:
@@ -365,42 +329,3 @@ def _check_column(
 def _examples(values: pd.Series) -> list[Any]:
     unique = pd.unique(values)[:EXAMPLES]
     return [v.item() if isinstance(v, np.generic) else v for v in unique]
-
-
-def drift(
-    reference: dict[str, pd.Series], current: dict[str, pd.Series], p_value: float
-) -> dict[str, Any]:
-    """Compare each feature's distribution: Kolmogorov-Smirnov or chi-squared.
-
-    Numeric features get the two-sample KS test; coded ones a chi-squared test of
-    homogeneity over their codes (Evidently's defaults for small tables).
-    """
-    from scipy import stats
-
-    features = {}
-    for name in FEATURES:
-        ref, cur = reference[name].dropna(), current[name].dropna()
-        if ref.empty or cur.empty:
-            continue
-        if SPECS[name].codes is None:
-            test, p = "ks", float(stats.ks_2samp(ref, cur).pvalue)
-        else:
-            counts = pd.concat(
-                [ref.value_counts(), cur.value_counts()], axis=1, keys=["ref", "cur"]
-            ).fillna(0)
-            if len(counts) < 2:
-                test, p = "chi2", 1.0
-            else:
-                test, p = "chi2", float(stats.chi2_contingency(counts.T.to_numpy()).pvalue)
-        features[name] = {"test": test, "p_value": p, "drifted": p < p_value}
-    drifted = [name for name, result in features.items() if result["drifted"]]
-    return {
-        "p_value_threshold": p_value,
-        "rows_compared": {"reference": _rows(reference), "current": _rows(current)},
-        "features": features,
-        "drifted": drifted,
-    }
-
-
-def _rows(columns: dict[str, pd.Series]) -> int:
-    return max((len(values) for values in columns.values()), default=0)

@@ -6,7 +6,6 @@ CSV and writing artifacts happen in ``dataset.read_dataset`` and ``artifacts``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import platform
@@ -40,7 +39,7 @@ from heartml.features import (
     SPECS,
     has_disease,
 )
-from heartml.model import scores
+from heartml.model import holdout, scores
 from heartml.serving import fast_path, traffic_bins
 from heartml.store.model_file import MODEL_FORMAT, ModelFile, sha256_bytes
 
@@ -50,12 +49,6 @@ log = logging.getLogger("heartml.training")
 # How closely the fast path must reproduce predict_proba to be exported.
 LINEAR_TOLERANCE = 1e-12
 PROBE_ROWS = 10_000
-
-# The rule that assigns rows to training or evaluation, recorded with every version. The
-# salt is fixed in code, not a setting: changing it would move every row, and no live
-# model could then be compared with a candidate on rows neither trained on.
-SPLIT_RULE = "content-hash"
-SPLIT_SALT = "heartml-split-v1"
 
 # A category code that never occurs in the data: a missing category becomes "unknown"
 # (all one-hot columns zero) instead of posing as a real code such as cp=0.
@@ -151,53 +144,6 @@ def _count_pipeline(unknown: float) -> Pipeline:
     )
 
 
-def row_hashes(x: pd.DataFrame, salt: str = SPLIT_SALT) -> np.ndarray:
-    """Return a 64-bit hash of each row's feature values, the same on any machine.
-
-    The label is left out, so a record whose diagnosis is corrected stays on its side.
-    Values are hashed as float64 bit patterns (every NaN one pattern, -0.0 as 0.0), so
-    a row reads the same whether its CSV said ``1`` or ``1.0``. The mixing is
-    splitmix64's finaliser over the columns in FEATURES order, seeded from the salt:
-    vectorised, about 0.1 s for a million rows.
-    """
-    values = x[list(FEATURES)].to_numpy(dtype=np.float64, copy=True)
-    values[np.isnan(values)] = np.nan
-    values += 0.0  # -0.0 becomes 0.0
-    bits = values.view(np.uint64)
-    seed = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:8], "little")
-    hashes = np.full(len(values), seed, dtype=np.uint64)
-    for column in bits.T:
-        hashes = _mix64(hashes ^ column)
-    return hashes
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: every input bit moves every output bit (uint64 wraps)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def evaluation_rows(x: pd.DataFrame, share: float, salt: str = SPLIT_SALT) -> np.ndarray:
-    """Return a boolean mask: True for the rows held out for evaluation.
-
-    A row is held out when its hash, read as a number in [0, 1), is below ``share``.
-    So identical rows land on the same side, adding rows never moves old ones, and two
-    versions trained with the same salt share their evaluation rows: a live model
-    whose share was at least the candidate's never trained on the candidate's.
-    """
-    return _unit_interval(row_hashes(x, salt)) < share
-
-
-def _unit_interval(hashes: np.ndarray) -> np.ndarray:
-    return (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def split_record(params: TrainParams) -> dict[str, Any]:
-    """How this version's rows were split, archived so the gate knows what it may compare."""
-    return {"rule": SPLIT_RULE, "salt": SPLIT_SALT, "evaluation_share": params.test_size}
-
-
 def split(
     frame: pd.DataFrame, params: TrainParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
@@ -214,10 +160,7 @@ def split(
     if not 0 < params.test_size < 1:
         raise DatasetError(f"the held-out share must be between 0 and 1, not {params.test_size}")
     x = frame[list(FEATURES)].astype(float)
-    hashes = row_hashes(x)
-    held_out = _unit_interval(hashes) < params.test_size
-    order = np.argsort(hashes, kind="stable")
-    train_order, val_order = order[~held_out[order]], order[held_out[order]]
+    train_order, val_order = holdout.ordered_parts(x, params.test_size)
     y = disease.astype(int)
     for part, rows in (("training", train_order), ("evaluation", val_order)):
         if y.iloc[rows].nunique() < 2:
@@ -366,7 +309,7 @@ def build_artifacts(
             "dataset_sha256": dataset["sha256"],
             "features": list(FEATURES),
             "label_coding": LABEL_CODING,
-            "split": split_record(params),
+            "split": holdout.record(params.test_size),
             "feature_ranges": feature_ranges(result.train_x),
             "monitoring_bins": bins,
             "monitoring_answers": result.answers,
@@ -381,7 +324,7 @@ def build_artifacts(
         "git_commit": git_commit,
         "versions": versions,
         "params": asdict(params),
-        "split": split_record(params),
+        "split": holdout.record(params.test_size),
         "label_coding": LABEL_CODING,
         "monitoring_reference": traffic_bins.reference(bins, result.answers),
         "model_sha256": sha256_bytes(model_bytes),

@@ -303,7 +303,7 @@ def _send_alert(store: Store, key: str, obj: StorageObject, policy: RetryPolicy 
         log.error("ignored event %s: %s", obj.event_id, exc)
         _mark(store, "metrics", obj.event_id)
         return "poison"
-    previous = registry.promoted_before(registry.history(store), metrics)
+    previous = registry.promoted_before(registry.versions(store), metrics)
     reasons = alert_reasons(metrics, previous, AlertThresholds.from_env())
     if not reasons:
         _mark(store, "metrics", obj.event_id)

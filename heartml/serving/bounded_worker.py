@@ -9,8 +9,8 @@ instead. A connection costs a thread only once its whole request (line, headers,
 is in memory; the request must arrive within ``SERVE_REQUEST_SECONDS`` of its first byte
 and within the size limits below; a refusal is the API's JSON error and quotes nothing
 the client sent. On SIGTERM it finishes the requests in flight, then runs the
-``at_shutdown`` hooks (the traffic window's flush) in the process that served them,
-all within Cloud Run's 10 s notice. ``at_worker_start`` hooks run in the worker before
+``process_hooks.at_shutdown`` hooks (the traffic window's flush) in the process that served them,
+all within Cloud Run's 10 s notice. ``process_hooks.at_worker_start`` hooks run in the worker before
 it accepts a connection (the served model is loaded there, not in the master).
 
 functions-framework has no hook for gunicorn's settings. ``install`` swaps in a subclass
@@ -27,7 +27,6 @@ import logging
 import selectors
 import socket
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -36,6 +35,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
 
 from heartml import config
+from heartml.serving import process_hooks
 from heartml.serving.http_framing import (
     LIMIT_HEADER_FIELD_BYTES,
     LIMIT_HEADER_FIELDS,
@@ -66,29 +66,6 @@ WORKER_CONNECTIONS = 1000
 WAITING_CONNECTIONS = 200
 SWEEP_SECONDS = 0.25
 
-_start_hooks: list[Callable[[], object]] = []
-_shutdown_hooks: list[Callable[[], None]] = []
-
-
-def at_worker_start(hook: Callable[[], object]) -> None:
-    """Run ``hook`` in each worker as it starts, before it accepts a connection."""
-    _start_hooks.append(hook)
-
-
-def at_shutdown(hook: Callable[[], None]) -> None:
-    """Run ``hook`` once when the serving process stops, after its last request."""
-    _shutdown_hooks.append(hook)
-
-
-def run_shutdown_hooks() -> None:
-    """Run and forget every hook; one that fails is logged and the rest still run."""
-    while _shutdown_hooks:
-        hook = _shutdown_hooks.pop(0)
-        try:
-            hook()
-        except Exception as exc:  # a hook's failure must not lose the others
-            log.error("shutdown hook failed: %s", type(exc).__name__)
-
 
 class Connection:
     """One client connection while this worker holds it."""
@@ -118,7 +95,8 @@ class BoundedWorker(ThreadWorker):
         self._waiting: set[Connection] = set()  # in the poller: reading, idle or lingering
         self._busy = 0  # connections whose request a thread is serving
         self._next_sweep = 0.0
-        for hook in _start_hooks:  # in this process: what they make is never forked again
+        # In this process: what the hooks make is never forked again.
+        for hook in process_hooks.start_hooks():
             try:
                 hook()
             except Exception as exc:  # the worker still serves; the hook runs again on use
@@ -166,7 +144,7 @@ class BoundedWorker(ThreadWorker):
             self.notify()
             self.wait_for_and_dispatch_events(timeout=0.05)
             self._sweep(force=True)
-        run_shutdown_hooks()
+        process_hooks.run_shutdown_hooks()
         for conn in list(self._waiting):
             self._close(conn)
         self.tpool.shutdown(wait=False)
@@ -180,7 +158,7 @@ class BoundedWorker(ThreadWorker):
 
     def handle_quit(self, sig: int, frame: Any) -> None:
         """SIGINT or SIGQUIT: gunicorn's immediate exit, with the window flushed first."""
-        run_shutdown_hooks()
+        process_hooks.run_shutdown_hooks()
         super().handle_quit(sig, frame)
 
     def accept(self, listener: socket.socket) -> bool:

@@ -1,7 +1,7 @@
 """The function's serving side as one object: the served model, its monitor, its answers.
 
 One ``PredictionService`` per serving process, made in that process (``PerProcess``):
-gunicorn's worker makes it when it starts (``bounded_worker.at_worker_start``), before it
+gunicorn's worker makes it when it starts (``process_hooks.at_worker_start``), before it
 accepts a request, and a process serving without gunicorn (Flask's test client, a
 benchmark) on its first request. The master that imports main.py never loads a model,
 and no state is shared across a fork.
@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from heartml import config, logs
 from heartml.errors import ConfigError, ModelLoadError, ObjectNotFound, PipelineError, RequestError
-from heartml.serving import api, bounded_worker, served_model, traffic_monitor
+from heartml.serving import api, process_hooks, served_model, traffic_monitor
 from heartml.serving.traffic_bins import bins_of
 from heartml.store import registry
 from heartml.store.backends import open_store, shared_store
@@ -86,7 +86,7 @@ class PerProcess:
         self._pid: int | None = None
         self._service: PredictionService | None = None
         if settings.serves_predictions:
-            bounded_worker.at_worker_start(self.get)  # load before the worker accepts
+            process_hooks.at_worker_start(self.get)  # load before the worker accepts
 
     def get(self) -> PredictionService:
         pid = os.getpid()
@@ -161,7 +161,7 @@ class PredictionService:
             # gunicorn's worker runs the hook on SIGTERM after its requests in flight
             # (heartml.serving.bounded_worker); ``atexit`` covers any other exit. Flushing
             # empties the window, so it is never written twice.
-            bounded_worker.at_shutdown(self.flush)
+            process_hooks.at_shutdown(self.flush)
             atexit.register(self.flush)
 
     def flush(self) -> None:

@@ -2,6 +2,7 @@
 
 - ``backends``: the only code that talks to Cloud Storage or the local folder (``open_store``).
 - ``registry``: the store's layout; archiving, promoting, rolling back, listing versions.
-- ``model_file``: the model file's format, read without running anything; integrity checks.
+- ``model_file``: the model file's and metrics record's format, read without running
+  anything; integrity checks.
 - ``run_folder``: the files one run leaves in ``artifacts/`` and ``reports/`` for the next step.
 """

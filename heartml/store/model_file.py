@@ -124,3 +124,29 @@ def check_integrity(model_bytes: bytes, metrics: dict[str, Any], where: str) -> 
 def metrics_json(metrics: dict[str, Any]) -> bytes:
     """Serialise a metrics record the one way the pipeline writes it."""
     return json.dumps(metrics, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def metrics_problem(record: Any, run_id: str) -> str | None:
+    """Say what makes a metrics record unusable, in a few words; None when it is sound.
+
+    A record is read back from the store, where anyone with write access may have put it;
+    the history and the dashboard print its fields as they are.
+    """
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if record.get("run_id") != run_id:
+        return "its run_id is not its file name"
+    if not isinstance(record.get("model_sha256"), str):
+        return "no model_sha256"
+    if "gate" in record and not isinstance(record["gate"], dict):
+        return "its gate verdict is not an object"
+    timestamp = record.get("timestamp", "")
+    if not isinstance(timestamp, str) or not timestamp.isprintable():
+        return "its timestamp is not one line of text"  # history prints it as it is
+    for score in ("acc", "val_acc", "roc_auc"):
+        value = record.get(score, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{score} is not a number"
+        if not 0 <= value <= 1:  # also refuses NaN; a score is a share
+            return f"{score} is not a number from 0 to 1"
+    return None

@@ -38,7 +38,7 @@ from heartml.errors import (
     RollbackError,
 )
 from heartml.store.backends import Store, parse_stored
-from heartml.store.model_file import check_integrity, metrics_json, sha256_bytes
+from heartml.store.model_file import check_integrity, metrics_json, metrics_problem, sha256_bytes
 
 # The name its log lines carried before the package had wings: log queries keep working.
 log = logging.getLogger("heartml.registry")
@@ -243,35 +243,13 @@ def read_metrics(store: Store, run_id: str) -> dict[str, Any]:
         record = parse_stored(store.read_bytes(key))
     except ValueError as exc:
         raise PipelineError(f"{store.url(key)} is not valid JSON: {exc}") from None
-    problem = _record_problem(record, run_id)
+    problem = metrics_problem(record, run_id)
     if problem:
         raise PipelineError(f"{store.url(key)} is not a metrics record: {problem}")
     return record
 
 
-def _record_problem(record: Any, run_id: str) -> str | None:
-    """Say what makes a metrics file unusable, in a few words; None when it is sound."""
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not an object"
-    if record.get("run_id") != run_id:
-        return "its run_id is not its file name"
-    if not isinstance(record.get("model_sha256"), str):
-        return "no model_sha256"
-    if "gate" in record and not isinstance(record["gate"], dict):
-        return "its gate verdict is not an object"
-    timestamp = record.get("timestamp", "")
-    if not isinstance(timestamp, str) or not timestamp.isprintable():
-        return "its timestamp is not one line of text"  # history prints it as it is
-    for score in ("acc", "val_acc", "roc_auc"):
-        value = record.get(score, 0.0)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{score} is not a number"
-        if not 0 <= value <= 1:  # also refuses NaN; a score is a share
-            return f"{score} is not a number from 0 to 1"
-    return None
-
-
-def history(store: Store) -> list[dict[str, Any]]:
+def versions(store: Store) -> list[dict[str, Any]]:
     """Return every archived version's metrics, oldest first, without reading any model.
 
     A metrics file that is not a sound record (damaged, or written by hand) is skipped
@@ -305,7 +283,7 @@ def promoted_before(
     """Return the newest gate-passed version trained before ``version``, or None.
 
     The one definition of "the version before": rollback's ``--previous``, the alerts'
-    comparison and the dashboard's delta all use it, in ``history``'s order.
+    comparison and the dashboard's delta all use it, in ``versions``' order.
     """
     earlier = [
         m for m in versions if _trained_order(m) < _trained_order(version) and gate_passed(m)
@@ -339,7 +317,7 @@ def _promoted_before_the_pointer(store: Store) -> tuple[str, str] | None:
         live_sha = sha256_bytes(store.read_bytes(LATEST_MODEL_KEY))
     except ObjectNotFound:
         return None
-    matches = [m for m in history(store) if m.get("model_sha256") == live_sha]
+    matches = [m for m in versions(store) if m.get("model_sha256") == live_sha]
     if not matches:
         log.warning("%s matches no archived version", store.url(LATEST_MODEL_KEY))
         return None
@@ -390,11 +368,11 @@ def previous_version(store: Store) -> str:
     live = live_run_id(store)
     if live is None:
         raise RollbackError("no promoted version in the store's record: name one with --to")
-    versions = history(store)
-    live_metrics = next((m for m in versions if m.get("run_id") == live), None)
+    archived = versions(store)
+    live_metrics = next((m for m in archived if m.get("run_id") == live), None)
     if live_metrics is None:
         raise RollbackError(f"the promoted version {live} has no sound metrics: use --to")
-    previous = promoted_before(versions, live_metrics)
+    previous = promoted_before(archived, live_metrics)
     if previous is None:
         raise RollbackError(f"no version passed by the gate was trained before live {live}")
     return previous["run_id"]

@@ -337,7 +337,7 @@ def _text(value: Any) -> str:
 
 def load(store: Store) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Return every version's metrics and the live pointer."""
-    return registry.history(store), registry.live_pointer(store)
+    return registry.versions(store), registry.live_pointer(store)
 
 
 def served_version(url: str, token: str = "", timeout: float = 5.0) -> dict[str, Any]:

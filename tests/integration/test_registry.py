@@ -71,7 +71,7 @@ def test_history_lists_every_version_without_reading_a_model(store_uri, tmp_path
     _publish(tmp_path, store_uri, "v1")
     _publish(tmp_path, store_uri, "v2", GATE_MIN_ROC_AUC="0.99")  # held back
     store = CountingStore(open_store(store_uri))
-    versions = registry.history(store)
+    versions = registry.versions(store)
     assert [(m["run_id"], registry.gate_passed(m)) for m in versions] == [
         ("v1", True),
         ("v2", False),

@@ -10,7 +10,7 @@ import pytest
 
 from heartml.data.dataset import read_dataset
 from heartml.errors import DatasetError
-from heartml.model import training
+from heartml.model import holdout, training
 from heartml.store.model_file import sha256_bytes
 from tests.cases import resampled
 from tests.helpers import DATASET
@@ -38,24 +38,24 @@ def test_the_model_beats_chance_clearly_on_held_out_rows(frame) -> None:
 
 
 def test_rows_are_held_out_by_a_hash_of_their_content(frame) -> None:
-    held_out = training.evaluation_rows(frame, 0.2)
+    held_out = holdout.evaluation_rows(frame, 0.2)
     # Adding rows never moves old ones: the first 200 rows split as they did alone.
-    assert (training.evaluation_rows(frame.iloc[:200], 0.2) == held_out[:200]).all()
+    assert (holdout.evaluation_rows(frame.iloc[:200], 0.2) == held_out[:200]).all()
     # Identical rows land on the same side; the label takes no part.
     doubled = pd.concat([frame, frame])
-    assert (training.evaluation_rows(doubled, 0.2) == np.r_[held_out, held_out]).all()
+    assert (holdout.evaluation_rows(doubled, 0.2) == np.r_[held_out, held_out]).all()
     relabelled = frame.assign(target=1 - frame["target"])
-    assert (training.evaluation_rows(relabelled, 0.2) == held_out).all()
+    assert (holdout.evaluation_rows(relabelled, 0.2) == held_out).all()
     # A larger share holds out a superset: a live model split at 0.3 never trained on
     # the rows a candidate split at 0.2 is scored on.
-    assert (training.evaluation_rows(frame, 0.3) >= held_out).all()
+    assert (holdout.evaluation_rows(frame, 0.3) >= held_out).all()
 
 
 def test_the_split_rule_is_pinned() -> None:
     """Changing the hash would move rows between sides for every archived version."""
     row = pd.read_csv(DATASET, nrows=1, encoding="utf-8-sig")  # 63,1,3,145,233,1,0,150,…
-    assert int(training.row_hashes(row)[0]) == 13086674797727323805
-    assert training.split_record(training.TrainParams()) == {
+    assert int(holdout.row_hashes(row)[0]) == 13086674797727323805
+    assert holdout.record(training.TrainParams().test_size) == {
         "rule": "content-hash",
         "salt": "heartml-split-v1",
         "evaluation_share": 0.2,
@@ -64,7 +64,7 @@ def test_the_split_rule_is_pinned() -> None:
 
 def test_the_share_is_met_on_average_and_file_order_changes_nothing(frame) -> None:
     big = resampled(20_000, seed=11)
-    assert abs(training.evaluation_rows(big, 0.2).mean() - 0.2) < 0.01
+    assert abs(holdout.evaluation_rows(big, 0.2).mean() - 0.2) < 0.01
     shuffled = frame.sample(frac=1.0, random_state=5)
     first, second = training.train(frame), training.train(shuffled)
     assert first.scores == {**second.scores, "elapsed": first.scores["elapsed"]}
@@ -72,7 +72,7 @@ def test_the_share_is_met_on_average_and_file_order_changes_nothing(frame) -> No
 
 
 def test_a_split_that_leaves_one_class_on_a_side_is_refused(frame) -> None:
-    held_out = training.evaluation_rows(frame, 0.2)
+    held_out = holdout.evaluation_rows(frame, 0.2)
     lopsided = frame[~held_out | (frame["target"] == 1)]  # held-out rows of one class only
     with pytest.raises(DatasetError, match=r"evaluation rows .* do not hold both classes"):
         training.split(lopsided, training.TrainParams())
@@ -171,7 +171,7 @@ def test_duplicated_data_no_longer_inflates_the_scores(frame, copies) -> None:
     else:
         dirty = frame.sample(n=3000, replace=True, random_state=0).reset_index(drop=True)
     train_x, val_x, _, _ = training.split(dirty, training.TrainParams())
-    seen = set(training.row_hashes(train_x).tolist())
-    assert not seen & set(training.row_hashes(val_x).tolist())
+    seen = set(holdout.row_hashes(train_x).tolist())
+    assert not seen & set(holdout.row_hashes(val_x).tolist())
     clean, inflated = training.train(frame).scores, training.train(dirty).scores
     assert abs(inflated["roc_auc"] - clean["roc_auc"]) < 0.02, (inflated, clean)
