@@ -46,18 +46,11 @@ def comment_step(number: int | None, reports: Path, artifacts_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("PR_NUMBER", "PIPELINE_REPORTS", "PIPELINE_ARTIFACTS"):
+    names = ("PR_NUMBER", "PIPELINE_REPORTS", "PIPELINE_ARTIFACTS")
+    for name in names:
         config.add_flag(parser, name)
     args = parser.parse_args(argv)
-    return run(
-        "comment_report",
-        lambda: comment_step(
-            *(
-                config.resolve(args, n)
-                for n in ("PR_NUMBER", "PIPELINE_REPORTS", "PIPELINE_ARTIFACTS")
-            )
-        ),
-    )
+    return run("comment_report", lambda: comment_step(*(config.resolve(args, n) for n in names)))
 
 
 if __name__ == "__main__":

@@ -23,50 +23,11 @@ starts, so a store that cannot be written is a one-line error, not a lost window
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import logging
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 from heartml import config
-from heartml.errors import PipelineError
-from heartml.ops import traffic_windows
-from heartml.store.backends import Store, open_store
+from heartml.ops.local_function import serve_locally
+from heartml.store.backends import open_store
 from steps._cli import run
-
-log = logging.getLogger("steps.serve")
-MAIN = Path(__file__).resolve().parents[1] / "main.py"
-# gunicorn's master gives its worker 9 s to finish and flush (heartml.serving.bounded_worker).
-GRACE_SECONDS = 15
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In the child, before exec: Linux sends it SIGTERM when this process dies."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def stop_function(function: subprocess.Popen[str]) -> None:
-    """SIGTERM to the function's whole session, as Cloud Run stops an instance."""
-    if function.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(function.pid, signal.SIGTERM)
-
-
-def check_writable(store: Store) -> None:
-    """Fail before serving if the monitoring store cannot take a window (say a read-only path)."""
-    key = f"{traffic_windows.LOG_ID}/.writable-check"
-    try:
-        store.write_bytes(key, b"")
-        store.delete(key)
-    except (PipelineError, OSError) as exc:
-        raise PipelineError(f"the monitoring store {store.uri} cannot be written: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,52 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     config.add_flag(parser, "PORT")
     config.add_flag(parser, "MONITOR_STORE")
     args = parser.parse_args(argv)
-
-    def body() -> None:
-        store = open_store(config.resolve(args, "MONITOR_STORE"))
-        check_writable(store)
-        command = [
-            str(Path(sys.executable).parent / "functions-framework"),
-            "--target", "predict_handler", "--source", str(MAIN),
-            "--host", "127.0.0.1", "--port", str(config.resolve(args, "PORT")),
-        ]  # fmt: skip
-        function = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        stopping: list[int] = []
-
-        def stop(signum: int, _frame: Any) -> None:
-            stopping.append(signum)
-            stop_function(function)
-
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, stop)
-        count = 0
-        try:
-            assert function.stdout is not None
-            for line in function.stdout:  # until the function exits and closes its end
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                count += traffic_windows.collect([line], store)
-        finally:
-            # On any error here (the store failing mid-way, a broken terminal), the
-            # function goes too; after a normal stop this finds it gone already.
-            stop_function(function)
-            try:
-                code = function.wait(timeout=GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(function.pid, signal.SIGKILL)
-                code = function.wait()
-        log.info("collected %d traffic window(s) into %s", count, store.uri)
-        if code and not stopping:
-            raise PipelineError(f"functions-framework exited with {code}")
-
-    return run("serve", body)
+    return run(
+        "serve",
+        lambda: serve_locally(
+            config.resolve(args, "PORT"), open_store(config.resolve(args, "MONITOR_STORE"))
+        ),
+    )
 
 
 if __name__ == "__main__":
