@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def plain(value: Any) -> str:
-    """A value as one line of text (floats to 4 places), before any escaping."""
+def plain(value: Any, limit: int | None = None) -> str:
+    """A value as one line of text (floats to 4 places), before any escaping, cut to ``limit``."""
     if isinstance(value, float):
         text = f"{value:.4f}"
     elif isinstance(value, dict):
@@ -20,4 +20,4 @@ def plain(value: Any) -> str:
         text = ", ".join(map(str, value)) or "none"
     else:
         text = "—" if value is None else str(value)
-    return "".join(c if c.isprintable() else " " for c in text)
+    return "".join(c if c.isprintable() else " " for c in text)[:limit]

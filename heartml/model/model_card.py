@@ -125,11 +125,6 @@ def _at(card: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def _shown(value: Any) -> str:
-    """A card value as short plain text for the card's JSON (``render`` escapes it)."""
-    return plain(value)[:100]
-
-
 def _scalar(value: Any) -> bool:
     if isinstance(value, str):
         return len(value) <= 1000
@@ -138,7 +133,7 @@ def _scalar(value: Any) -> bool:
     return _number(value)
 
 
-def _plain(value: Any) -> bool:
+def _is_plain(value: Any) -> bool:
     """A value a card field could hold: a scalar, or a short flat list or map of scalars."""
     if isinstance(value, list):
         return len(value) <= 100 and all(map(_scalar, value))
@@ -179,7 +174,7 @@ def live_card_problem(card: Any) -> str | None:
     if not isinstance(card, dict):
         return "the card (not a JSON object)"
     for _, path in COMPARED_FIELDS:
-        if not _plain(_at(card, path)):
+        if not _is_plain(_at(card, path)):
             return ".".join(path)
     ratios = card.get("odds_ratios")
     if ratios is not None and (
@@ -204,7 +199,7 @@ def differences(card: dict[str, Any], live: dict[str, Any] | None) -> list[dict[
         else:
             same = ours == theirs
         if not same:
-            rows.append({"field": label, "this": _shown(ours), "live": _shown(theirs)})
+            rows.append({"field": label, "this": plain(ours, 100), "live": plain(theirs, 100)})
     theirs_ratios = {
         r.get("feature"): r for r in live.get("odds_ratios") or [] if isinstance(r, dict)
     }
@@ -219,8 +214,8 @@ def differences(card: dict[str, Any], live: dict[str, Any] | None) -> list[dict[
             rows.append(
                 {
                     "field": f"odds ratio {row['feature']}",
-                    "this": _shown(ours_value),
-                    "live": _shown(theirs_value),
+                    "this": plain(ours_value, 100),
+                    "live": plain(theirs_value, 100),
                 }
             )
     return rows

@@ -15,7 +15,7 @@ from heartml.errors import ConfigError, ObjectNotFound
 from heartml.features import label_coding_of, label_note
 from heartml.store import registry
 from heartml.store.backends import Store, parse_stored
-from heartml.views.markdown import cell
+from heartml.views.markdown import cell, fact
 
 SCORES = ("val_acc", "roc_auc", "acc")
 # What each score measures, for tiles, axes and the compare view.
@@ -259,8 +259,8 @@ def compare(a: dict[str, Any], b: dict[str, Any], live_run_id: str | None) -> pd
     return pd.DataFrame(
         {
             "": facts,
-            "version": [_text(left.get(f)) for f in facts],
-            "with": [_text(right.get(f)) for f in facts],
+            "version": [fact(left.get(f)) for f in facts],
+            "with": [fact(right.get(f)) for f in facts],
             "differs": ["≠" if left.get(f) != right.get(f) else "" for f in facts],
         }
     )
@@ -280,14 +280,14 @@ def lineage(m: dict[str, Any], store: Store) -> list[tuple[str, str]]:
     versions = _part(m, "versions")
     run_id = str(m.get("run_id"))
     return [
-        ("dataset", f"{dataset.get('rows', '?')} rows, sha256 {_text(sha) or 'unknown'}"),
+        ("dataset", f"{dataset.get('rows', '?')} rows, sha256 {fact(sha) or 'unknown'}"),
         ("archived data", _archived_data(store, sha)),
         ("code", code),
         ("parameters", ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "unknown"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "unknown"),
         (
             "model",
-            f"{store.url(registry.model_key(run_id))}, sha256 {_text(m.get('model_sha256'))}",
+            f"{store.url(registry.model_key(run_id))}, sha256 {fact(m.get('model_sha256'))}",
         ),
         ("metrics", store.url(registry.metrics_key(run_id))),
         ("model card", store.url(registry.card_keys(run_id)["markdown"])),
@@ -326,13 +326,6 @@ def model_card_text(m: dict[str, Any], store: Store) -> str:
         UnicodeDecodeError, RecursionError,
     ):  # fmt: skip
         return f"The stored model card of {cell(run_id)} is malformed: not shown."
-
-
-def _text(value: Any) -> str:
-    """A fact as shown: long hashes cut to 12 digits (the comparison uses them whole)."""
-    text = "" if value is None else str(value)
-    is_hash = len(text) >= 40 and all(c in "0123456789abcdef" for c in text)
-    return f"{text[:12]}…" if is_hash else text
 
 
 def load(store: Store) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

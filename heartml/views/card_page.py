@@ -10,18 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from heartml.features import DIAGNOSES, LABEL
-from heartml.views.markdown import cell, code
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+from heartml.views.markdown import cell, code, number, paired, with_interval
+from heartml.views.run_summary import PAIRED_SCORES, reason_lines
 
 
 def _with_interval(score: dict[str, Any] | None) -> str:
     score = score or {}
-    interval = score.get("interval")
-    shown = _num(score.get("value"))
-    return shown + (f" ({_num(interval[0])} to {_num(interval[1])})" if interval else "")
+    return with_interval(score.get("value"), score.get("interval"))
 
 
 def render(card: dict[str, Any]) -> str:
@@ -52,7 +47,7 @@ def render(card: dict[str, Any]) -> str:
         f"- label balance: {cell(balance.get(DIAGNOSES[1], '—'))} {DIAGNOSES[1]}, "
         f"{cell(balance.get(DIAGNOSES[0], '—'))} {DIAGNOSES[0]} (`{LABEL}` as coded in the data)",
         f"- duplicate rows: {cell(data.get('duplicates', '—'))} "
-        f"(share {_num(data.get('duplicate_share'))})",
+        f"(share {number(data.get('duplicate_share'))})",
         "- drift against "
         + (
             f"{cell(data['drift_reference'])}'s data: {cell(data.get('drifted') or 'none', 400)}"
@@ -69,7 +64,7 @@ def render(card: dict[str, Any]) -> str:
         f"| ROC AUC | {_with_interval(card['scores'].get('roc_auc'))} |",
         f"| accuracy | {_with_interval(card['scores'].get('val_acc'))} |",
         f"| Brier score | {_with_interval(card['scores'].get('brier'))} |",
-        f"| expected calibration error | {_num(card['calibration'].get('ece'))} |",
+        f"| expected calibration error | {number(card['calibration'].get('ece'))} |",
         "",
     ]
     lines += [*slice_table(card["slices"]), ""]
@@ -81,14 +76,10 @@ def render(card: dict[str, Any]) -> str:
         lines += [
             f"Compared with live {cell(compared['run_id'])} on the same rows (candidate - live):"
         ]
-        for name in ("roc_auc", "val_acc"):
-            part = difference.get(name) or {}
-            interval = part.get("interval")
-            shown = f" ({interval[0]:+.4f} to {interval[1]:+.4f})" if interval else ""
-            lines.append(f"- {name} {part.get('difference', 0):+.4f}{shown}")
+        for name, _label in PAIRED_SCORES:
+            lines.append(f"- {name} {paired(difference.get(name))}")
         lines.append("")
-    lines += [f"- {cell(reason, 400)}" for reason in gate.get("reasons", [])]
-    lines += [f"- {cell(note, 400)}" for note in gate.get("notes", [])]
+    lines += reason_lines(gate)
     if not gate.get("reasons") and not gate.get("notes"):
         lines.append("- every check passed")
     against = card.get("differences_from_live")
@@ -150,8 +141,8 @@ def reliability_table(table: list[dict[str, Any]]) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {cell(b['bin'])} | {cell(b['rows'])} | {_num(b['mean_predicted'], 3)} | "
-        f"{_num(b['observed'], 3)} |"
+        f"| {cell(b['bin'])} | {cell(b['rows'])} | {number(b['mean_predicted'], 3)} | "
+        f"{number(b['observed'], 3)} |"
         for b in table
     ]
     return lines

@@ -1,7 +1,8 @@
 """Text from a store, a dataset or a server, made inert before it joins Markdown people read.
 
 Every renderer (the run summary, the pull-request comment, the model card, the monitor's
-report, the dashboard) puts such text through ``cell`` or ``code``: whoever wrote the
+report, the dashboard) puts such text through ``cell`` or ``code``, and every score
+through ``number``, ``with_interval`` or ``paired``: whoever wrote the
 bucket or the CSV can then neither mention a team, link a page, format, nor reference an
 issue there. Backslash escapes cover Markdown's punctuation (CommonMark allows one before
 any ASCII punctuation); GitHub finds mentions, issue references and bare links in the
@@ -43,3 +44,37 @@ def code(value: Any, limit: int = 64) -> str:
     """``value`` as an inline code span (a hash, a commit): nothing inside one is live."""
     text = "".join(c for c in plain(value) if c not in "`|\\")
     return f"`{text[:limit] or ' '}`"
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """A score as shown everywhere: fixed digits, "—" when absent, anything else a cell."""
+    if value is None:
+        return "—"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.{digits}f}"
+    return cell(value)
+
+
+def with_interval(value: Any, interval: Any, digits: int = 4) -> str:
+    """A score and its interval: ``0.9012 (0.8700 to 0.9300)``; the score alone without one."""
+    shown = number(value, digits)
+    if isinstance(interval, list | tuple) and len(interval) == 2:
+        shown += f" ({number(interval[0], digits)} to {number(interval[1], digits)})"
+    return shown
+
+
+def paired(part: dict[str, Any] | None) -> str:
+    """A paired difference candidate - live, signed, with its interval: "—" when not computed."""
+    part = part or {}
+    if "difference" not in part:
+        return "—"
+    shown = f"{part['difference']:+.4f}"
+    interval = part.get("interval")
+    return shown + (f" ({interval[0]:+.4f} to {interval[1]:+.4f})" if interval else "")
+
+
+def fact(value: Any) -> str:
+    """A fact as a table shows it: long hashes cut to 12 digits (comparisons use them whole)."""
+    text = "" if value is None else str(value)
+    is_hash = len(text) >= 40 and all(c in "0123456789abcdef" for c in text)
+    return f"{text[:12]}…" if is_hash else text

@@ -9,11 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from heartml.views.markdown import cell, code
+from heartml.views.markdown import cell, code, number, paired, with_interval
+
+# The scores the gate compares pairwise, as both the summary and the card name them.
+PAIRED_SCORES = (("roc_auc", "ROC AUC"), ("val_acc", "accuracy (val_acc)"))
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else cell(value)
+def reason_lines(gate: dict[str, Any]) -> list[str]:
+    """The gate's reasons and notes as bullets: the verdict in words, wherever it is shown."""
+    lines = [f"- {cell(reason, 400)}" for reason in gate.get("reasons", [])]
+    return lines + [f"- {cell(note, 400)}" for note in gate.get("notes", [])]
 
 
 def render(
@@ -32,15 +37,15 @@ def render(
     else:
         state = "passed" if verdict["passed"] else "held back"
         lines += [f"**Gate: {state}.**" + (" Published to `latest`." if published else ""), ""]
-        lines += [f"- {cell(reason, 400)}" for reason in verdict["reasons"]]
-        lines += [f"- {cell(note, 400)}" for note in verdict.get("notes", [])]
+        lines += reason_lines(verdict)
         lines += ["", *verdict_tables(verdict), ""]
 
     if metrics:
         dataset = metrics.get("dataset", {})
         lines += [
-            f"Training: acc {_fmt(metrics.get('acc'))}, val_acc {_fmt(metrics.get('val_acc'))}, "
-            f"roc_auc {_fmt(metrics.get('roc_auc'))}, {cell(dataset.get('rows'))} rows, dataset "
+            f"Training: acc {number(metrics.get('acc'))}, "
+            f"val_acc {number(metrics.get('val_acc'))}, "
+            f"roc_auc {number(metrics.get('roc_auc'))}, {cell(dataset.get('rows'))} rows, dataset "
             f"sha256 {code(dataset.get('sha256'), 12)}, "
             f"commit {code(metrics.get('git_commit'), 12)}.",
             "",
@@ -70,9 +75,8 @@ def render(
     return "\n".join(lines)
 
 
-def _interval(score: dict[str, Any], name: str) -> str:
-    interval = (score.get("intervals") or {}).get(name)
-    return f" ({interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
+def _scored(score: dict[str, Any], name: str) -> str:
+    return with_interval(score.get(name), (score.get("intervals") or {}).get(name))
 
 
 def verdict_tables(verdict: dict[str, Any]) -> list[str]:
@@ -90,22 +94,15 @@ def verdict_tables(verdict: dict[str, Any]) -> list[str]:
         "| --- | --- | --- | --- |",
         f"| run | {cell(cand['run_id'])} | {cell(champ.get('run_id'))} | |",
     ]
-    for name, label in (("roc_auc", "ROC AUC"), ("val_acc", "accuracy (val_acc)")):
-        paired = comparison.get(name) or {}
-        interval = paired.get("interval")
-        shown = (
-            f"{paired['difference']:+.4f} ({interval[0]:+.4f} to {interval[1]:+.4f})"
-            if interval
-            else ("—" if not paired else f"{paired['difference']:+.4f}")
-        )
+    for name, label in PAIRED_SCORES:
         lines.append(
-            f"| {label} | {_fmt(cand[name])}{_interval(cand, name)} | "
-            f"{_fmt(champ.get(name))}{_interval(champ, name)} | {shown} |"
+            f"| {label} | {_scored(cand, name)} | {_scored(champ, name)} | "
+            f"{paired(comparison.get(name))} |"
         )
     lines += [
-        f"| Brier score | {_fmt(cand.get('brier'))}{_interval(cand, 'brier')} | "
-        f"{_fmt(champ.get('brier'))}{_interval(champ, 'brier')} | |",
-        f"| expected calibration error | {_fmt(cand.get('ece'))} | {_fmt(champ.get('ece'))} | |",
+        f"| Brier score | {_scored(cand, 'brier')} | {_scored(champ, 'brier')} | |",
+        f"| expected calibration error | {number(cand.get('ece'))} | "
+        f"{number(champ.get('ece'))} | |",
         "",
         "| slice | rows | candidate ROC AUC | live ROC AUC |",
         "| --- | --- | --- | --- |",
@@ -120,8 +117,8 @@ def verdict_tables(verdict: dict[str, Any]) -> list[str]:
             )
             continue
         lines.append(
-            f"| {cell(part['slice'])} | {cell(part['rows'])} | {_fmt(part['roc_auc'])}"
-            f"{_interval(part, 'roc_auc')} | {_fmt(theirs.get('roc_auc'))} |"
+            f"| {cell(part['slice'])} | {cell(part['rows'])} | {_scored(part, 'roc_auc')} | "
+            f"{number(theirs.get('roc_auc'))} |"
         )
     params = verdict.get("params") or {}
     if params:
