@@ -10,6 +10,7 @@ import pytest
 
 from heartml import config
 from heartml.errors import ConfigError
+from tests.helpers import REPO
 
 CLEAN = {
     "PIPELINE_STORE": None,
@@ -150,8 +151,8 @@ def test_a_step_keeps_its_own_spelling_of_a_shared_flag(monkeypatch) -> None:
     assert config.resolve(parser.parse_args([]), "PIPELINE_ARTIFACTS") == Path("from-env")
 
 
-STEPS = ("comment_report", "download", "gate", "history", "report", "rollback", "train", "upload",
-         "upload_dataset", "validate")  # fmt: skip
+# Every step under steps/, read from the folder: a new step is checked without being listed.
+STEPS = sorted(p.stem for p in (REPO / "steps").glob("*.py") if not p.stem.startswith("_"))
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -165,7 +166,7 @@ def test_every_step_flag_is_a_setting_with_an_environment_fallback(step, capsys)
     assert exited.value.code == 0
     out = capsys.readouterr().out
     usage, help_text = out.split("\n\n")[0], " ".join(out.split())
-    flags = set(re.findall(r"(--[a-z][a-z-]+)", usage))
+    flags = set(re.findall(r"(--[a-z][a-z0-9-]+)", usage))
     assert flags, step
     by_flag = {s.flag: s for s in config.SETTINGS.values() if s.flag}
     for flag in flags - {"--out", "--dest"}:  # train's and download's older spellings
@@ -193,13 +194,29 @@ def test_a_malformed_setting_is_named(monkeypatch, name, raw, message) -> None:
     assert str(caught.value) == message
 
 
-def test_the_gate_and_the_alerts_share_their_defaults() -> None:
+def test_by_default_an_alert_fires_exactly_where_the_gate_holds_back(monkeypatch) -> None:
+    """Judged by behaviour, not by comparing two constants: on either side of each floor,
+    the alert consumer and the gate give the same answer, and setting the gate's variable
+    does not silently move the alert (each has its own setting)."""
     from heartml.model import gate
     from heartml.ops import events
 
-    params, alerts = gate.GateParams(), events.AlertThresholds()
-    assert (alerts.min_roc_auc, alerts.min_accuracy) == (params.min_roc_auc, params.min_accuracy)
-    assert alerts.max_drop == params.max_roc_auc_drop
+    params, alerts = gate.GateParams(), events.AlertThresholds.from_env()
+    fine = {"roc_auc": params.min_roc_auc + 0.05, "val_acc": params.min_accuracy + 0.05}
+    for name, floor in (("roc_auc", params.min_roc_auc), ("val_acc", params.min_accuracy)):
+        for value in (floor - 1e-6, floor + 1e-6):
+            scores = {**fine, name: value}
+            held = bool(gate._floor_reasons({**scores, "brier": 0.1, "slices": []}, params))
+            alerted = bool(events.alert_reasons(scores, None, alerts))
+            assert held == alerted == (value < floor), (name, value)
+    before = {**fine, "run_id": "before"}
+    for drop in (params.max_roc_auc_drop - 1e-4, params.max_roc_auc_drop + 1e-4):
+        after = {**fine, "roc_auc": fine["roc_auc"] - drop}
+        alerted = bool(events.alert_reasons(after, before, alerts))
+        assert alerted == (drop > params.max_roc_auc_drop), drop
+    monkeypatch.setenv("GATE_MIN_ROC_AUC", "0.99")
+    assert gate.GateParams.from_settings().min_roc_auc == 0.99
+    assert events.AlertThresholds.from_env().min_roc_auc == params.min_roc_auc
 
 
 def test_a_step_reads_its_thresholds_from_the_environment(

@@ -13,6 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.fork_accounts import (
+    BUILD_SA,
+    DEPLOYER,
+    DEPLOYER_EMAIL,
+    EVENTS_SA,
+    FUNCTION,
+    OWNER,
+    OWNER_EMAIL,
+    RUNTIME_SA,
+    SERVICE,
+    TRIGGER_SA,
+    grant_documented_deployer_roles,
+)
 from tests.google_apis import PROJECT, PROJECT_NUMBER, GoogleApis, gcloud_config, google_apis
 from tests.helpers import REPO, RUNNER_LEFTOVERS, checkout_files, function_source_files
 
@@ -20,16 +33,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which("gcloud") is None, reason="the Google Cloud CLI is not installed here"
 )
 
-DEPLOYER_EMAIL = f"heart-deployer@{PROJECT}.iam.gserviceaccount.com"
-DEPLOYER = f"serviceAccount:{DEPLOYER_EMAIL}"
-RUNTIME_SA = f"heart-function@{PROJECT}.iam.gserviceaccount.com"
-BUILD_SA = f"heart-builder@{PROJECT}.iam.gserviceaccount.com"
-OWNER_EMAIL = "owner@example.com"
-OWNER = f"user:{OWNER_EMAIL}"
-EVENTS_SA = f"heart-events@{PROJECT}.iam.gserviceaccount.com"
-TRIGGER_SA = f"heart-trigger@{PROJECT}.iam.gserviceaccount.com"
-FUNCTION = f"projects/{PROJECT}/locations/europe-west1/functions/heart-disease"
-SERVICE = f"projects/{PROJECT}/locations/europe-west1/services/heart-disease"
 PIN = {"SERVED_RUN_ID": "4242-1", "SERVED_MODEL_SHA256": "ab" * 32}
 SETTINGS = {
     "PIPELINE_STORE": "gs://heart-bucket/heart-disease",
@@ -37,15 +40,6 @@ SETTINGS = {
     "FUNCTION_SERVICE_ACCOUNT": RUNTIME_SA,
     "FUNCTION_BUILD_SERVICE_ACCOUNT": BUILD_SA,
 }
-
-
-def grant_documented_deployer_roles(apis: GoogleApis) -> None:
-    """Exactly the deployer's grants in README.md's fork guide, step 3 (checked below)."""
-    apis.project.roles[DEPLOYER] = {"roles/cloudfunctions.developer"}
-    for account in (RUNTIME_SA, BUILD_SA):
-        apis.project.resource_roles[f"projects/{PROJECT}/serviceAccounts/{account}"] = {
-            DEPLOYER: {"roles/iam.serviceAccountUser"}
-        }
 
 
 def test_the_fork_guide_grants_the_deployer_exactly_these_roles() -> None:

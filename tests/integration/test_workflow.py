@@ -27,6 +27,14 @@ import requests
 import yaml
 
 from heartml.store.backends import open_store
+from tests.fork_accounts import (
+    BUILD_SA,
+    DEPLOYER,
+    DEPLOYER_EMAIL,
+    FUNCTION,
+    RUNTIME_SA,
+    grant_documented_deployer_roles,
+)
 from tests.google_apis import PROJECT, GoogleApis, gcloud_config, google_apis
 from tests.helpers import (
     BUCKET,
@@ -38,14 +46,6 @@ from tests.helpers import (
     python_env,
     serve_function,
     stop_function,
-)
-from tests.integration.test_gcloud_deploy import (
-    BUILD_SA,
-    DEPLOYER,
-    DEPLOYER_EMAIL,
-    FUNCTION,
-    RUNTIME_SA,
-    grant_documented_deployer_roles,
 )
 from tests.markdown import read
 

@@ -293,3 +293,39 @@ def test_a_model_whose_answer_depends_on_more_than_the_record_fails(
     )
     assert not check["passed"]
     assert finding in check["detail"], check["detail"]
+
+
+def test_the_gate_reads_the_candidate_once_and_returns_the_card_for_the_step_to_write(
+    artifacts_copy, tmp_path, monkeypatch
+) -> None:
+    """Issue 27: the candidate's model and metrics files are read once (they were read twice,
+    in the gate and in the served-model loader), and the gate writes nothing: the card is data."""
+    from collections import Counter
+    from pathlib import Path
+
+    from heartml.store import run_folder
+    from heartml.store.backends import open_store
+
+    for name in (run_folder.CARD_JSON_FILE, run_folder.CARD_MARKDOWN_FILE):
+        (artifacts_copy / name).unlink()
+    reads: Counter[str] = Counter()
+    read_bytes, read_text = Path.read_bytes, Path.read_text
+
+    def counted_bytes(self: Path) -> bytes:
+        reads[self.name] += 1
+        return read_bytes(self)
+
+    def counted_text(self: Path, *args, **kwargs) -> str:
+        reads[self.name] += 1
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_bytes", counted_bytes)
+    monkeypatch.setattr(Path, "read_text", counted_text)
+    judgement = gate.judge_trained(artifacts_copy, open_store(tmp_path / "empty-store"))
+
+    assert reads[run_folder.MODEL_FILE] == 1
+    assert reads[run_folder.METRICS_FILE] == 1
+    assert judgement.verdict.passed
+    assert judgement.card["run_id"] == judgement.metrics["run_id"] == "fixture-run"
+    assert not (artifacts_copy / run_folder.CARD_JSON_FILE).exists()
+    assert not (artifacts_copy / run_folder.CARD_MARKDOWN_FILE).exists()
