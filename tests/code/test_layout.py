@@ -191,3 +191,31 @@ def test_no_test_module_imports_from_another_test_module() -> None:
         for path in (REPO / "tests").rglob("*.py")
     }
     assert {name: found for name, found in borrowing.items() if found} == {}
+
+
+# How a module could reach the network itself, rather than through ops.downstream.
+HTTP_CALLS = re.compile(
+    r"\brequests\.(get|post|put|patch|delete|head|request|Session)\b|\burlopen\b|"
+    r"\bhttp\.client\b|\bHTTPS?Connection\(|\burllib3\.PoolManager\b"
+)
+
+
+def test_every_outbound_call_is_made_in_one_module() -> None:
+    """GitHub, Slack and the deployed function are called from ops.downstream only; the
+    dispatch's event name is spelled there once."""
+    sources = [*PACKAGE.rglob("*.py"), REPO / "main.py", *(REPO / "steps").glob("*.py")]
+    sources += [*(REPO / "dashboard").rglob("*.py")]
+    callers, spelled = set(), set()
+    for path in sources:
+        code = path.read_text()
+        if HTTP_CALLS.search(code):
+            callers.add(path.relative_to(REPO).as_posix())
+        strings = [
+            n.value
+            for n in ast.walk(ast.parse(code))
+            if isinstance(n, ast.Constant) and n.value == "dataset-updated"
+        ]
+        if strings:
+            spelled.add(path.relative_to(REPO).as_posix())
+    assert callers == {"heartml/ops/downstream.py"}
+    assert spelled == {"heartml/ops/downstream.py"}
