@@ -10,6 +10,7 @@ they are used and are not settings.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import secrets
@@ -234,6 +235,33 @@ def resolve(args: argparse.Namespace, name: str) -> Any:
     """Return the flag's value when given, else the environment's, else the default."""
     value = getattr(args, _dest(name), None) if args and SETTINGS[name].flag else None
     return get(name) if value is None else value
+
+
+def setting(name: str) -> Any:
+    """A field of a settings group: setting ``name``'s default, and its name for reading it."""
+    return dataclasses.field(default=SETTINGS[name].default, metadata={"setting": name})
+
+
+class SettingsGroup:
+    """Base of a params dataclass whose ``setting`` fields are read together, one rule for all.
+
+    Each such field is read by its flag (in ``args``), else its environment variable,
+    else its default; fields made otherwise (a model's ``C``) keep their own default.
+    """
+
+    @classmethod
+    def settings(cls) -> dict[str, str]:
+        """The group's fields that are settings, each with its variable's name."""
+        return {
+            field.name: field.metadata["setting"]
+            for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if "setting" in field.metadata
+        }
+
+    @classmethod
+    def from_settings(cls, args: Any = None) -> Any:
+        """The group with each setting from its flag, environment or default."""
+        return cls(**{field: resolve(args, name) for field, name in cls.settings().items()})
 
 
 STORE_ENV = "PIPELINE_STORE"

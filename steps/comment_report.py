@@ -33,7 +33,7 @@ def comment_step(number: int | None, reports: Path, artifacts_dir: Path) -> str:
     api = config.get("GITHUB_API_URL").rstrip("/")
     try:
         outcome = pull_request.post_report(
-            api, repository, number, token, text, RetryPolicy.from_env()
+            api, repository, number, token, text, RetryPolicy.from_settings()
         )
     except (DownstreamRefused, DownstreamUnavailable) as exc:
         log.warning("report not commented on pull request #%d: %s", number, exc)

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     for name in ("PIPELINE_ARTIFACTS", config.STORE_ENV, "PIPELINE_REPORTS"):
         config.add_flag(parser, name)
-    for env in gate.GATE_SETTINGS.values():
+    for env in gate.GateParams.settings().values():
         config.add_flag(parser, env)
     args = parser.parse_args(argv)
 

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     config.add_flag(parser, "PIPELINE_DATASET")
     config.add_flag(parser, "PIPELINE_ARTIFACTS", "--out")
     config.add_flag(parser, config.RUN_ID_ENV)
-    for env in training.SETTINGS.values():
+    for env in training.TrainParams.settings().values():
         config.add_flag(parser, env)
     args = parser.parse_args(argv)
 

@@ -16,7 +16,12 @@ from heartml.store import run_folder
 from steps._cli import run
 
 log = logging.getLogger("steps.validate")
-FLAGS = ("PIPELINE_DATASET", config.STORE_ENV, "PIPELINE_REPORTS", *validation.SETTINGS.values())
+FLAGS = (
+    "PIPELINE_DATASET",
+    config.STORE_ENV,
+    "PIPELINE_REPORTS",
+    *validation.ValidationParams.settings().values(),
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ EXAMPLES = 5  # failing values quoted per check
 
 
 @dataclass(frozen=True)
-class ValidationParams:
+class ValidationParams(config.SettingsGroup):
     """Thresholds of the data checks.
 
     Parameters
@@ -66,28 +66,13 @@ class ValidationParams:
         compared whole.
     """
 
-    min_rows: int = config.SETTINGS["VALIDATE_MIN_ROWS"].default
-    max_missing_share: float = config.SETTINGS["VALIDATE_MAX_MISSING_SHARE"].default
-    max_duplicate_share: float = config.SETTINGS["VALIDATE_MAX_DUPLICATE_SHARE"].default
-    extra_columns: str = config.SETTINGS["VALIDATE_EXTRA_COLUMNS"].default
+    min_rows: int = config.setting("VALIDATE_MIN_ROWS")
+    max_missing_share: float = config.setting("VALIDATE_MAX_MISSING_SHARE")
+    max_duplicate_share: float = config.setting("VALIDATE_MAX_DUPLICATE_SHARE")
+    extra_columns: str = config.setting("VALIDATE_EXTRA_COLUMNS")
     drift_p_value: float = 0.05
-    fail_on_drift: bool = config.SETTINGS["VALIDATE_FAIL_ON_DRIFT"].default
+    fail_on_drift: bool = config.setting("VALIDATE_FAIL_ON_DRIFT")
     drift_sample_rows: int = 10_000
-
-    @classmethod
-    def from_settings(cls, args: Any = None) -> ValidationParams:
-        """Each threshold from its flag in ``args``, else ``VALIDATE_*``, else the default."""
-        return cls(**{name: config.resolve(args, env) for name, env in SETTINGS.items()})
-
-
-# The thresholds a user sets, each by its flag or environment variable (heartml.config).
-SETTINGS = {
-    "min_rows": "VALIDATE_MIN_ROWS",
-    "max_missing_share": "VALIDATE_MAX_MISSING_SHARE",
-    "max_duplicate_share": "VALIDATE_MAX_DUPLICATE_SHARE",
-    "extra_columns": "VALIDATE_EXTRA_COLUMNS",
-    "fail_on_drift": "VALIDATE_FAIL_ON_DRIFT",
-}
 
 
 @dataclass

@@ -36,21 +36,10 @@ from heartml.store.backends import Store, parse_stored
 # The name its log lines carried before the package had wings: log queries keep working.
 log = logging.getLogger("heartml.gate")
 
+
 # Each GateParams field and the setting it comes from (see config.SETTINGS).
-GATE_SETTINGS = {
-    "min_roc_auc": "GATE_MIN_ROC_AUC",
-    "min_accuracy": "GATE_MIN_ACCURACY",
-    "max_roc_auc_drop": "GATE_MAX_ROC_AUC_DROP",
-    "max_accuracy_drop": "GATE_MAX_ACCURACY_DROP",
-    "confidence": "GATE_CONFIDENCE",
-    "max_brier": "GATE_MAX_BRIER",
-    "min_slice_roc_auc": "GATE_MIN_SLICE_ROC_AUC",
-    "min_slice_rows": "GATE_MIN_SLICE_ROWS",
-}
-
-
 @dataclass(frozen=True)
-class GateParams:
+class GateParams(config.SettingsGroup):
     """Thresholds of the promotion gate.
 
     Floors and the Brier ceiling judge the point estimate (an interval's low end on a
@@ -78,19 +67,14 @@ class GateParams:
         Fewest rows (of both classes) a slice needs to be judged; smaller ones are listed.
     """
 
-    min_roc_auc: float = config.SETTINGS["GATE_MIN_ROC_AUC"].default
-    min_accuracy: float = config.SETTINGS["GATE_MIN_ACCURACY"].default
-    max_roc_auc_drop: float = config.SETTINGS["GATE_MAX_ROC_AUC_DROP"].default
-    max_accuracy_drop: float = config.SETTINGS["GATE_MAX_ACCURACY_DROP"].default
-    confidence: float = config.SETTINGS["GATE_CONFIDENCE"].default
-    max_brier: float = config.SETTINGS["GATE_MAX_BRIER"].default
-    min_slice_roc_auc: float = config.SETTINGS["GATE_MIN_SLICE_ROC_AUC"].default
-    min_slice_rows: int = config.SETTINGS["GATE_MIN_SLICE_ROWS"].default
-
-    @classmethod
-    def from_settings(cls, args: Any = None) -> GateParams:
-        """Each threshold from its flag in ``args``, else ``GATE_*``, else the default."""
-        return cls(**{name: config.resolve(args, env) for name, env in GATE_SETTINGS.items()})
+    min_roc_auc: float = config.setting("GATE_MIN_ROC_AUC")
+    min_accuracy: float = config.setting("GATE_MIN_ACCURACY")
+    max_roc_auc_drop: float = config.setting("GATE_MAX_ROC_AUC_DROP")
+    max_accuracy_drop: float = config.setting("GATE_MAX_ACCURACY_DROP")
+    confidence: float = config.setting("GATE_CONFIDENCE")
+    max_brier: float = config.setting("GATE_MAX_BRIER")
+    min_slice_roc_auc: float = config.setting("GATE_MIN_SLICE_ROC_AUC")
+    min_slice_rows: int = config.setting("GATE_MIN_SLICE_ROWS")
 
 
 @dataclass

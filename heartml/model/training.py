@@ -56,7 +56,7 @@ MISSING_CATEGORY = -1
 
 
 @dataclass(frozen=True)
-class TrainParams:
+class TrainParams(config.SettingsGroup):
     """Model parameters; the defaults are the tutorial's model with a fixed seed.
 
     Parameters
@@ -72,19 +72,10 @@ class TrainParams:
         Solver iterations; higher than scikit-learn's 100 so convergence never warns.
     """
 
-    test_size: float = config.SETTINGS["TRAIN_TEST_SIZE"].default
-    seed: int = config.SETTINGS["TRAIN_SEED"].default
+    test_size: float = config.setting("TRAIN_TEST_SIZE")
+    seed: int = config.setting("TRAIN_SEED")
     C: float = 1.0
     max_iter: int = 1000
-
-    @classmethod
-    def from_settings(cls, args: Any = None) -> TrainParams:
-        """The split's share and seed from their flags in ``args``, else ``TRAIN_*``."""
-        return cls(**{name: config.resolve(args, env) for name, env in SETTINGS.items()})
-
-
-# The parameters a user sets, each by its flag or environment variable (heartml.config).
-SETTINGS = {"test_size": "TRAIN_TEST_SIZE", "seed": "TRAIN_SEED"}
 
 
 @dataclass

@@ -37,23 +37,13 @@ log = logging.getLogger("heartml.downstream")
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(config.SettingsGroup):
     """How hard to try a call to GitHub or Slack before giving up (the NOTIFY_* settings)."""
 
-    attempts: int = config.SETTINGS["NOTIFY_RETRY_ATTEMPTS"].default
-    base_delay: float = config.SETTINGS["NOTIFY_RETRY_BASE_SECONDS"].default
-    timeout: float = config.SETTINGS["NOTIFY_TIMEOUT_SECONDS"].default
-    budget: float = config.SETTINGS["NOTIFY_BUDGET_SECONDS"].default
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        """Read the ``NOTIFY_RETRY_*``, ``NOTIFY_TIMEOUT_SECONDS`` and ``NOTIFY_BUDGET_SECONDS``."""
-        return cls(
-            attempts=config.get("NOTIFY_RETRY_ATTEMPTS"),
-            base_delay=config.get("NOTIFY_RETRY_BASE_SECONDS"),
-            timeout=config.get("NOTIFY_TIMEOUT_SECONDS"),
-            budget=config.get("NOTIFY_BUDGET_SECONDS"),
-        )
+    attempts: int = config.setting("NOTIFY_RETRY_ATTEMPTS")
+    base_delay: float = config.setting("NOTIFY_RETRY_BASE_SECONDS")
+    timeout: float = config.setting("NOTIFY_TIMEOUT_SECONDS")
+    budget: float = config.setting("NOTIFY_BUDGET_SECONDS")
 
 
 # The event ``pipeline.yml`` listens for (``repository_dispatch: types: [dataset-updated]``).

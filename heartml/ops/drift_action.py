@@ -40,7 +40,7 @@ def act_on_drift(
     from heartml.store.model_file import sha256_bytes
 
     now = now or datetime.now(UTC)
-    policy = policy or RetryPolicy.from_env()
+    policy = policy or RetryPolicy.from_settings()
     done: list[str] = []
     try:
         last = parse_stored(model_store.read_bytes(registry.DRIFT_MARKER_KEY))

@@ -193,24 +193,16 @@ def _dispatch(
     api: str, repository: str, token: str, obj: StorageObject, policy: RetryPolicy | None
 ) -> requests.Response:
     payload = {"bucket": obj.bucket, "object": obj.name, "generation": obj.generation}
-    return dispatch_training(api, repository, token, payload, policy or RetryPolicy.from_env())
+    return dispatch_training(api, repository, token, payload, policy or RetryPolicy.from_settings())
 
 
 @dataclass(frozen=True)
-class AlertThresholds:
+class AlertThresholds(config.SettingsGroup):
     """When a new version is worth a message (defaults are the gate's, from config)."""
 
-    min_roc_auc: float = config.SETTINGS["ALERT_MIN_ROC_AUC"].default
-    min_accuracy: float = config.SETTINGS["ALERT_MIN_ACCURACY"].default
-    max_drop: float = config.SETTINGS["ALERT_MAX_DROP"].default
-
-    @classmethod
-    def from_env(cls) -> AlertThresholds:
-        return cls(
-            min_roc_auc=config.get("ALERT_MIN_ROC_AUC"),
-            min_accuracy=config.get("ALERT_MIN_ACCURACY"),
-            max_drop=config.get("ALERT_MAX_DROP"),
-        )
+    min_roc_auc: float = config.setting("ALERT_MIN_ROC_AUC")
+    min_accuracy: float = config.setting("ALERT_MIN_ACCURACY")
+    max_drop: float = config.setting("ALERT_MAX_DROP")
 
 
 def alert_reasons(
@@ -304,7 +296,7 @@ def _send_alert(store: Store, key: str, obj: StorageObject, policy: RetryPolicy 
         _mark(store, "metrics", obj.event_id)
         return "poison"
     previous = registry.promoted_before(registry.versions(store), metrics)
-    reasons = alert_reasons(metrics, previous, AlertThresholds.from_env())
+    reasons = alert_reasons(metrics, previous, AlertThresholds.from_settings())
     if not reasons:
         _mark(store, "metrics", obj.event_id)
         log.info("run %s needs no alert", metrics.get("run_id"))
@@ -315,7 +307,7 @@ def _send_alert(store: Store, key: str, obj: StorageObject, policy: RetryPolicy 
         return "misconfigured"
     try:
         response = post_to_slack(
-            webhook, slack_message(metrics, reasons), policy or RetryPolicy.from_env()
+            webhook, slack_message(metrics, reasons), policy or RetryPolicy.from_settings()
         )
     except DownstreamRefused as exc:
         log.error("alert for run %s not sent: %s", metrics.get("run_id"), exc)

@@ -25,23 +25,18 @@ log = logging.getLogger("steps.monitor")
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """When traffic counts as drifted (the MONITOR_* settings)."""
+class Thresholds(config.SettingsGroup):
+    """When traffic counts as drifted (the MONITOR_* settings).
 
-    psi: float
-    p_value: float
-    min_records: int
-    min_bin_count: int
+    A feature drifts when its PSI reaches ``psi`` and the chi-squared test agrees (p below
+    ``p_value``); fewer than ``min_records`` binned records are not judged, and a bin with
+    fewer than ``min_bin_count`` records is shown as "<k", not as its count.
+    """
 
-    @classmethod
-    def from_settings(cls, args: Any = None) -> Thresholds:
-        """Each from its flag, else its environment variable, else its default."""
-        return cls(
-            psi=config.resolve(args, "MONITOR_PSI_THRESHOLD"),
-            p_value=config.resolve(args, "MONITOR_P_VALUE"),
-            min_records=config.resolve(args, "MONITOR_MIN_RECORDS"),
-            min_bin_count=config.resolve(args, "MONITOR_MIN_BIN_COUNT"),
-        )
+    psi: float = config.setting("MONITOR_PSI_THRESHOLD")
+    p_value: float = config.setting("MONITOR_P_VALUE")
+    min_records: int = config.setting("MONITOR_MIN_RECORDS")
+    min_bin_count: int = config.setting("MONITOR_MIN_BIN_COUNT")
 
 
 def parse_since(value: str | None) -> datetime | None:

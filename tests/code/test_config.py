@@ -201,7 +201,7 @@ def test_by_default_an_alert_fires_exactly_where_the_gate_holds_back(monkeypatch
     from heartml.model import gate
     from heartml.ops import events
 
-    params, alerts = gate.GateParams(), events.AlertThresholds.from_env()
+    params, alerts = gate.GateParams(), events.AlertThresholds.from_settings()
     fine = {"roc_auc": params.min_roc_auc + 0.05, "val_acc": params.min_accuracy + 0.05}
     for name, floor in (("roc_auc", params.min_roc_auc), ("val_acc", params.min_accuracy)):
         for value in (floor - 1e-6, floor + 1e-6):
@@ -216,7 +216,7 @@ def test_by_default_an_alert_fires_exactly_where_the_gate_holds_back(monkeypatch
         assert alerted == (drop > params.max_roc_auc_drop), drop
     monkeypatch.setenv("GATE_MIN_ROC_AUC", "0.99")
     assert gate.GateParams.from_settings().min_roc_auc == 0.99
-    assert events.AlertThresholds.from_env().min_roc_auc == params.min_roc_auc
+    assert events.AlertThresholds.from_settings().min_roc_auc == params.min_roc_auc
 
 
 def test_a_step_reads_its_thresholds_from_the_environment(
