@@ -73,10 +73,14 @@ def test_the_page_answers_a_users_questions_at_a_glance(dashboard, width) -> Non
             timeout=30_000,
         )
         page.wait_for_selector(f"text=Lineage of {run_ids[-1]}", timeout=30_000)
+        # The compare table by its content: the lineage table below it is the page's last
+        # table once drawn, so "the last table" read the compare view only while it was not.
+        compare_table = page.locator("[data-testid='stTable']", has_text="gate reasons").last
+        compare_table.wait_for(timeout=30_000)
+        compare = compare_table.inner_text()
         text = page.inner_text("body")
         charts = page.locator("[data-testid='stVegaLiteChart']:visible").count()
         tiles = page.locator("[data-testid='stMetric']:visible").all_inner_texts()
-        compare = page.locator("[data-testid='stTable']").last.inner_text()
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"dashboard-{width}.png"), full_page=True)
         page.get_by_role("tab", name="Live traffic").click()
