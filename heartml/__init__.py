@@ -4,9 +4,14 @@ Ground floor, read by every wing:
 
 - ``errors``: the exception family.
 - ``config``: every setting (store, paths, thresholds, run id, timeouts) from flag,
-  environment or default, and the rule a run id follows.
-- ``features``: the data contract: the feature set, each feature's role and valid values,
-  the label's meaning.
+  environment, project file or default, and the rule a run id follows.
+- ``contract``: the data contract's parts: a column's valid values and role, a
+  marker's direction.
+- ``project_file``: where the project file is, and its TOML read once.
+- ``project``: the project file (``project.toml``) read and checked: columns, label,
+  slices, behaviour cases, model, the card's words.
+- ``features``: the data contract as the steps use it, from the project file: the feature
+  set, each feature's role and valid values, the label's meaning.
 - ``logs``: log lines: Cloud Logging's JSON for the function, one escaped line for a step.
 - ``text``: any value as one line of printable text, before a view escapes it.
 

@@ -1,16 +1,17 @@
-"""Every setting in one table: each comes from a flag, else the environment, else a default.
+"""Every setting in one table: a flag, else the environment, else the project file, else a default.
 
 ``SETTINGS`` names each environment variable the pipeline reads, its type, its default
-and the step flag that overrides it; ``get`` reads one (naming it when malformed),
-``add_flag`` and ``resolve`` give a step the same flag-then-environment rule. Facts the
-platform sets (``GITHUB_RUN_ID``, ``GITHUB_SHA``, ``FUNCTION_TARGET``, ...) are read where
-they are used and are not settings.
+and the step flag that overrides it; ``FILE_KEYS`` the ones the project file may hold
+(its thresholds); ``get`` reads one (naming it when malformed), ``add_flag`` and
+``resolve`` give a step the same rule. Facts the platform sets (``GITHUB_RUN_ID``,
+``GITHUB_SHA``, ``FUNCTION_TARGET``, ...) are read where they are used and are not settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from heartml import project_file
 from heartml.errors import ConfigError
 
 
@@ -173,16 +175,39 @@ SETTINGS: dict[str, Setting] = {
         Setting("GITHUB_API_URL", str, "https://api.github.com", "GitHub's API"),
         Setting("GITHUB_SERVER_URL", str, "https://github.com", "GitHub, for run links"),
         Setting("SLACK_WEBHOOK_URL", str, "", "incoming webhook for alerts", secret=True),
+        Setting("PIPELINE_PROJECT", Path, None, "the project file (default: the root's)"),
     )
 }
 
+# The settings the project file holds: one source a pull request and a deploy share. A key
+# is its variable's name in lower case under its section (GATE_MIN_ROC_AUC: gate.min_roc_auc).
+# Settings the served function reads are not here: it reads no project file.
+_SECTIONS = {"DATASET_": "dataset", "TRAIN_": "training", "VALIDATE_": "validation"}
+_SECTIONS |= {"GATE_": "gate", "MONITOR_": "monitoring"}
+_IN_FILE = (
+    "DATASET_SOURCE", "TRAIN_SEED", "TRAIN_TEST_SIZE", "VALIDATE_MIN_ROWS",
+    "VALIDATE_MAX_MISSING_SHARE", "VALIDATE_MAX_DUPLICATE_SHARE", "VALIDATE_EXTRA_COLUMNS",
+    "VALIDATE_FAIL_ON_DRIFT", "GATE_MIN_ROC_AUC", "GATE_MIN_ACCURACY", "GATE_MAX_ROC_AUC_DROP",
+    "GATE_MAX_ACCURACY_DROP", "GATE_CONFIDENCE", "GATE_MAX_BRIER", "GATE_MIN_SLICE_ROC_AUC",
+    "GATE_MIN_SLICE_ROWS", "MONITOR_PSI_THRESHOLD", "MONITOR_P_VALUE", "MONITOR_MIN_RECORDS",
+    "MONITOR_COOLDOWN_HOURS",
+)  # fmt: skip
+FILE_KEYS: dict[str, str] = {
+    f"{section}.{name.removeprefix(prefix).lower()}": name
+    for name in _IN_FILE
+    for prefix, section in _SECTIONS.items()
+    if name.startswith(prefix)
+}
+FILE_SECTIONS = frozenset(key.split(".")[0] for key in FILE_KEYS)
+_SETTING_FILE_KEY = {name: key for key, name in FILE_KEYS.items()}
+
 
 def get(name: str) -> Any:
-    """Return setting ``name`` from the environment, else its default; name it if malformed."""
+    """Return setting ``name`` from the environment, else the project file, else its default."""
     setting = SETTINGS[name]
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
-        return setting.default
+        return file_value(name)
     if setting.kind is bool:
         value = raw.strip().lower()
         if value in {"1", "true", "yes"}:
@@ -202,6 +227,41 @@ def get(name: str) -> Any:
         raise ConfigError(f"{name}={shown} is not {kind}") from None
 
 
+def file_value(name: str) -> Any:
+    """Return setting ``name`` as the project file gives it, else its built-in default."""
+    key = _SETTING_FILE_KEY.get(name)
+    if key is None:
+        return SETTINGS[name].default
+    path = project_file.path()
+    section, field = key.split(".")
+    value = project_file.read(path).get(section, {}).get(field)
+    if value is None:
+        return SETTINGS[name].default
+    _check_file_value(path.name, key, value)
+    if SETTINGS[name].kind is Path:
+        return project_file.beside(path, value)
+    return SETTINGS[name].kind(value)
+
+
+def check_file_thresholds(document: dict[str, Any], file_name: str) -> None:
+    """Refuse an unknown key or a badly typed value in the file's threshold sections."""
+    for section in FILE_SECTIONS:
+        table = document.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{file_name}: {section} must be a table")
+        for field, value in table.items():
+            if f"{section}.{field}" not in FILE_KEYS:
+                raise ConfigError(f"{file_name}: {section}.{field} is not a key of [{section}]")
+            _check_file_value(file_name, f"{section}.{field}", value)
+
+
+def _check_file_value(file_name: str, key: str, value: Any) -> None:
+    setting = SETTINGS[FILE_KEYS[key]]
+    problem = project_file.type_problem(setting.kind, setting.choices, value)
+    if problem:
+        raise ConfigError(f"{file_name}: {key} = {ascii(value)[:60]} {problem}")
+
+
 def _dest(name: str) -> str:
     return SETTINGS[name].flag.lstrip("-").replace("-", "_")
 
@@ -213,8 +273,11 @@ def add_flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs
     they set the same value.
     """
     setting = SETTINGS[name]
-    shown_default = "" if setting.default in (None, "") else f", default {setting.default}"
-    help_text = f"{setting.help} (env {name}{shown_default})"
+    default = file_value(name)
+    shown_default = "" if default in (None, "") else f", default {default}"
+    key = _SETTING_FILE_KEY.get(name)
+    shown_key = f", project file {key}" if key else ""
+    help_text = f"{setting.help} (env {name}{shown_key}{shown_default})"
     flags = (setting.flag, *aliases)
     if setting.kind is bool:
         parser.add_argument(
@@ -238,8 +301,10 @@ def resolve(args: argparse.Namespace, name: str) -> Any:
 
 
 def setting(name: str) -> Any:
-    """A field of a settings group: setting ``name``'s default, and its name for reading it."""
-    return dataclasses.field(default=SETTINGS[name].default, metadata={"setting": name})
+    """A settings group's field: its variable's name, and the file's value as its default."""
+    return dataclasses.field(
+        default_factory=functools.partial(file_value, name), metadata={"setting": name}
+    )
 
 
 class SettingsGroup:

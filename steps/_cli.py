@@ -7,7 +7,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from heartml.errors import PipelineError
+from heartml import project
+from heartml.errors import ConfigError, PipelineError
 from heartml.logs import OneLineFormatter
 
 log = logging.getLogger("steps")
@@ -29,6 +30,17 @@ def annotation_text(exc: Exception) -> str:
     """Escape a message for a workflow command, so text it quotes cannot start a command."""
     text = str(exc)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def check_project() -> None:
+    """Exit 2 with one line when the project file is missing or bad, before a step loads."""
+    try:
+        project.current()
+    except ConfigError as exc:
+        print(f"error: the project file is not usable: {exc}", file=sys.stderr)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            print(f"::error title=project file::{annotation_text(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def run(step: str, main: Callable[[], None]) -> int:

@@ -92,10 +92,10 @@ BROKEN = {
         "age: 2 value(s) are not numbers",
     ),
     "missing label": (with_values("target", slice(0, 0), None), "target: 0.3% missing, at most 0%"),
-    # The export UCI's num > 0 gives: 1 = heart disease, the other way from heartml/features.py.
+    # The export UCI's num > 0 gives: 1 = heart disease, the other way from project.toml.
     "label coded the other way": (
         GOOD.assign(target=1 - GOOD["target"]),
-        "target: looks inverted: taking target=0 as heart disease (heartml/features.py), "
+        "target: looks inverted: taking target=0 as heart disease (project.toml label.positive), "
         "4 of 4 documented markers point the other way",
     ),
 }

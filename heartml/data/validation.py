@@ -247,10 +247,11 @@ def _inverted_label(numeric: dict[str, pd.Series], labels: pd.Series) -> Finding
     return Finding(
         "label",
         LABEL,
-        f"looks inverted: taking {LABEL}={DISEASE_VALUE} as heart disease (heartml/features.py), "
+        f"looks inverted: taking {LABEL}={DISEASE_VALUE} as heart disease "
+        "(project.toml label.positive), "
         f"{len(contradicting)} of {len(contradicting) + len(agreeing)} documented markers point "
         f"the other way (mean with disease vs without: {'; '.join(contradicting)}); if this "
-        f"export codes {LABEL}={1 - DISEASE_VALUE} as heart disease, change DISEASE_VALUE",
+        f"export codes {LABEL}={1 - DISEASE_VALUE} as heart disease, change label.positive",
     )
 
 

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES
+from heartml.features import DIAGNOSES, DIRECTIONS, FEATURES, PROJECT
+from heartml.project import Case
 
-CASES_FILE = Path(__file__).with_name("behaviour_cases.json")
 # The behavioural checks probe properties of the model, not of the data: a sample of
 # held-out rows shows them as well as all of them, at a cost that does not grow.
 BEHAVIOUR_ROWS = 10_000
 
 
-def behaviour_cases() -> list[dict[str, Any]]:
-    """Return the clear-cut patients every model must get right (lines of default.csv).
-
-    Four of them are UCI Cleveland's first records, whose diagnosis (``num``) comes
-    from angiography, independently of this file's label.
-    """
-    return json.loads(CASES_FILE.read_text())
+def behaviour_cases() -> tuple[Case, ...]:
+    """Return the clear-cut records every model must get right (the project file's cases)."""
+    return PROJECT.cases
 
 
 def behavioural_checks(model: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
@@ -50,16 +44,16 @@ def behavioural_checks(model: Any, val_x: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _case_frame() -> pd.DataFrame:
     cases = behaviour_cases()
-    return pd.DataFrame([c["record"] for c in cases], columns=list(FEATURES)).astype(float)
+    return pd.DataFrame([c.record for c in cases], columns=list(FEATURES)).astype(float)
 
 
 def _clear_cut_cases(model: Any, case_x: pd.DataFrame) -> tuple[list[str], str]:
     cases = behaviour_cases()
     case_p = model.predict_proba(case_x)[:, 1]
     wrong = [
-        f"line {c['csv_line']}: {c['diagnosis']}, P(heart disease)={p:.3f}"
+        f"{c.name}: {c.answer}, P(heart disease)={p:.3f}"
         for c, p in zip(cases, case_p, strict=True)
-        if DIAGNOSES[int(p > 0.5)] != c["diagnosis"]
+        if DIAGNOSES[int(p > 0.5)] != c.answer
     ]
     return wrong, f"{len(cases)} of {len(cases)} right"
 

@@ -12,25 +12,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from heartml.features import SPECS
+from heartml.features import PROJECT, SPECS
 from heartml.text import plain
 
 FORMAT = "heartml-model-card/1"
 
-INTENDED_USE = (
-    "Ranking adult patients already under cardiological work-up by their likelihood of "
-    "angiographic heart disease, from the thirteen measurements of the UCI Cleveland table, "
-    "as a second opinion beside a clinician's judgement.",
-    "Teaching and templating: a small, inspectable model to show continuous training and "
-    "delivery end to end.",
-)
-NOT_INTENDED_USE = (
-    "Diagnosing, ruling out or triaging any patient without a clinician: it was fitted on a "
-    "few hundred patients from one hospital in the 1980s.",
-    "Screening the general population, children, or patients unlike the training data "
-    "(answers outside the training range are flagged in `out_of_range`).",
-    "Reading a coefficient as a cause: odds ratios describe association in this data.",
-)
+# The project file's words (project.intended_use and project.limits).
+INTENDED_USE = PROJECT.intended_use
+NOT_INTENDED_USE = PROJECT.limits
 
 
 def build(

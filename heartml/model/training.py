@@ -6,11 +6,12 @@ CSV and writing artifacts happen in ``dataset.read_dataset`` and ``artifacts``.
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,12 @@ import pandas as pd
 import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from heartml import config
 from heartml.data.dataset import check_trainable, evaluation_bytes, read_bytes, read_dataset
-from heartml.errors import DatasetError
+from heartml.errors import ConfigError, DatasetError
 from heartml.features import (
     CATEGORICAL_FEATURES,
     COUNT_FEATURES,
@@ -36,6 +36,7 @@ from heartml.features import (
     LABEL,
     LABEL_CODING,
     NUMERIC_FEATURES,
+    PROJECT,
     SPECS,
     has_disease,
 )
@@ -57,7 +58,7 @@ MISSING_CATEGORY = -1
 
 @dataclass(frozen=True)
 class TrainParams(config.SettingsGroup):
-    """Model parameters; the defaults are the tutorial's model with a fixed seed.
+    """Model parameters; the defaults are the project file's ([model], [training]).
 
     Parameters
     ----------
@@ -66,16 +67,22 @@ class TrainParams(config.SettingsGroup):
         (``evaluation_rows``), so the share is met on average, not exactly.
     seed : int, default=42
         Seeds the classifier. The split takes no seed: it is fixed by the rows' content.
-    C : float, default=1.0
-        Inverse regularisation strength of the logistic regression.
-    max_iter : int, default=1000
-        Solver iterations; higher than scikit-learn's 100 so convergence never warns.
+    estimator : str
+        The classifier's import path (the file's ``model.estimator``; the shipped one is
+        the tutorial's logistic regression).
+    model_params : dict
+        Its parameters (``model.params``: ``C=1.0``, and ``max_iter=1000``, higher than
+        scikit-learn's 100 so convergence never warns).
     """
 
     test_size: float = config.setting("TRAIN_TEST_SIZE")
     seed: int = config.setting("TRAIN_SEED")
-    C: float = 1.0
-    max_iter: int = 1000
+    estimator: str = field(default_factory=lambda: PROJECT.estimator)
+    model_params: dict[str, Any] = field(default_factory=lambda: dict(PROJECT.params))
+
+    def record(self) -> dict[str, Any]:
+        """What a metrics record keeps as ``params``: the model's, then the seed and split."""
+        return {**self.model_params, "seed": self.seed, "test_size": self.test_size}
 
 
 @dataclass
@@ -120,8 +127,28 @@ def build_pipeline(params: TrainParams) -> Pipeline:
             ("cat", categorical, list(CATEGORICAL_FEATURES)),
         ]
     )
-    classifier = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=params.seed)
-    return Pipeline(steps=[("preprocessor", preprocessor), ("classifier", classifier)])
+    return Pipeline(steps=[("preprocessor", preprocessor), ("classifier", classifier(params))])
+
+
+def classifier(params: TrainParams) -> Any:
+    """The project file's estimator with its parameters, seeded; ConfigError names a bad one."""
+    module_name, _, class_name = params.estimator.rpartition(".")
+    try:
+        estimator = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(
+            f"model.estimator = {params.estimator!r} names no importable class"
+        ) from None
+    if not (isinstance(estimator, type) and hasattr(estimator, "predict_proba")):
+        raise ConfigError(
+            f"model.estimator = {params.estimator!r} is not a classifier with predict_proba"
+        )
+    accepted = estimator().get_params()
+    for name in params.model_params:
+        if name not in accepted:
+            raise ConfigError(f"model.params.{name} is not a parameter of {params.estimator}")
+    seeded = {"random_state": params.seed} if "random_state" in accepted else {}
+    return estimator(**{**seeded, **params.model_params})
 
 
 def _count_pipeline(unknown: float) -> Pipeline:
@@ -314,7 +341,8 @@ def build_artifacts(
         "dataset": dataset,
         "git_commit": git_commit,
         "versions": versions,
-        "params": asdict(params),
+        "params": params.record(),
+        "estimator": params.estimator,
         "split": holdout.record(params.test_size),
         "label_coding": LABEL_CODING,
         "monitoring_reference": traffic_bins.reference(bins, result.answers),

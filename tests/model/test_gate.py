@@ -46,7 +46,9 @@ def test_the_first_model_is_judged_on_floors_and_behaviour(data, champion) -> No
 def test_a_comparable_candidate_passes_with_both_scored_on_the_same_rows(data, champion) -> None:
     frame, val_x, val_y = data
     # Another regularisation strength: a different model of the same quality.
-    candidate = training.train(frame, training.TrainParams(C=0.3)).pipeline
+    candidate = training.train(
+        frame, training.TrainParams(model_params={"C": 0.3, "max_iter": 1000})
+    ).pipeline
     verdict = gate.judge(
         candidate, val_x, val_y, candidate_run_id="b", champion=champion, champion_run_id="a"
     )
@@ -205,11 +207,10 @@ def test_the_behaviour_cases_are_real_rows_of_the_dataset() -> None:
     lines = DATASET.read_text(encoding="utf-8-sig").splitlines()
     header = lines[0].split(",")
     for case in behaviour.behaviour_cases():
-        values = dict(zip(header, lines[case["csv_line"] - 1].split(","), strict=True))
-        assert case["diagnosis"] == DIAGNOSES[has_disease(int(values.pop("target")))]
-        assert {k: float(v) for k, v in values.items()} == {
-            k: float(v) for k, v in case["record"].items()
-        }
+        values = dict(zip(header, lines[case.line - 1].split(","), strict=True))
+        assert case.name == f"line {case.line}"
+        assert case.answer == DIAGNOSES[has_disease(int(values.pop("target")))]
+        assert {k: float(v) for k, v in values.items()} == case.record
 
 
 def test_a_model_that_answers_backwards_fails_the_clear_cut_cases(data) -> None:

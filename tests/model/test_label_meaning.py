@@ -41,7 +41,9 @@ UCI_COLUMNS = (*DATASET_COLUMNS[:-1], "num")  # the same order, UCI's num for th
 # The columns the Kaggle form kept as UCI wrote them (it recoded cp, restecg, slope and thal).
 UNCHANGED = ("age", "sex", "trestbps", "chol", "fbs", "thalach", "exang", "oldpeak", "ca")
 
-UCI_CASES = [case for case in behaviour.behaviour_cases() if "uci_cleveland" in case]
+UCI_CASES = [
+    case for case in behaviour.behaviour_cases() if "uci_cleveland_record" in case.evidence
+]
 
 
 def _uci(record: int) -> dict[str, float]:
@@ -82,13 +84,13 @@ def test_the_four_uci_records_are_these_rows_and_their_diagnosis_is_the_label_re
     header = lines[0].split(",")
     assert len(UCI_CASES) == 4
     for case in UCI_CASES:
-        uci = _uci(case["uci_cleveland"]["record"])
-        assert uci["num"] == case["uci_cleveland"]["num"]
-        row = dict(zip(header, map(float, lines[case["csv_line"] - 1].split(",")), strict=True))
+        uci = _uci(case.evidence["uci_cleveland_record"])
+        assert uci["num"] == case.evidence["num"]
+        row = dict(zip(header, map(float, lines[case.line - 1].split(",")), strict=True))
         assert {k: row[k] for k in UNCHANGED} == {k: uci[k] for k in UNCHANGED}
         # num > 0 is disease; in this file that patient's target is DISEASE_VALUE.
         assert (uci["num"] > 0) == (row[LABEL] == DISEASE_VALUE)
-        assert case["diagnosis"] == DIAGNOSES[int(uci["num"] > 0)]
+        assert case.answer == DIAGNOSES[int(uci["num"] > 0)]
 
 
 def test_each_documented_direction_is_what_the_shipped_data_shows(frame) -> None:
@@ -107,9 +109,9 @@ def test_each_documented_direction_is_what_the_shipped_data_shows(frame) -> None
 def test_uci_records_are_answered_as_uci_diagnosed(served_models, variant) -> None:
     model = served_models[variant]
     for case in UCI_CASES:
-        answer = _answer(model, case["record"])
-        expected = DIAGNOSES[int(case["uci_cleveland"]["num"] > 0)]
-        assert answer["diagnosis"] == expected, (case["csv_line"], answer)
+        answer = _answer(model, case.record)
+        expected = DIAGNOSES[int(case.evidence["num"] > 0)]
+        assert answer["diagnosis"] == expected, (case.name, answer)
 
 
 @pytest.mark.parametrize(
