@@ -36,6 +36,7 @@ CALLS, SAMPLES = 500, 41
 PLAIN = """
 import json, statistics, sys, time
 from heartml import serving
+from heartml.features import CONTRACT
 model = serving.model_from_bytes(open(sys.argv[1], "rb").read(), "bench", verified=True)
 record = json.loads(open(sys.argv[2]).read())
 for _ in range(200):
@@ -83,10 +84,10 @@ def main() -> None:
     model = served_model.model_from_bytes(model_bytes, "bench", verified=True)
 
     def plain() -> None:
-        api.predict(model, api.parse_request(SAMPLE_RECORD))
+        api.predict(model, api.parse_request(SAMPLE_RECORD, model.contract))
 
     def explained() -> None:
-        api.predict(model, api.parse_request(SAMPLE_RECORD, explain=True))
+        api.predict(model, api.parse_request(SAMPLE_RECORD, model.contract, explain=True))
 
     for call in (plain, explained):  # warm up
         per_call_us(call, 200)

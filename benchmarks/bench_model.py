@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from heartml.data.dataset import read_dataset
+from heartml.features import CONTRACT
 from heartml.model import (
     gate,
     training,
@@ -108,7 +109,7 @@ def run(server: object) -> None:
             )
         load_ms = median_ms(lambda: served_model.load_from_store(local), 15)
         model = served_model.load_from_store(local)
-        record = api.parse_record(SAMPLE)
+        record = api.parse_record(SAMPLE, CONTRACT)
         fast_ms = median_ms(
             lambda: api.predict(model, api.ParsedRequest([record], batch=False)), 3000
         )
@@ -117,7 +118,7 @@ def run(server: object) -> None:
         pre_fix_ms = median_ms(
             lambda: api.predict(pre_fix, api.ParsedRequest([record], batch=False)), 3000
         )
-        batch = [api.parse_record(SAMPLE)] * 1000
+        batch = [api.parse_record(SAMPLE, CONTRACT)] * 1000
         batch_ms = median_ms(lambda: api.predict(model, api.ParsedRequest(batch, batch=True)), 50)
         pre_fix_batch_ms = median_ms(
             lambda: api.predict(pre_fix, api.ParsedRequest(batch, batch=True)), 50

@@ -41,9 +41,10 @@ def main() -> None:
         model = served_model.load_trained(artifacts)
         windows: list[dict] = []
         monitor = traffic_monitor.Monitor(
-            model.run_id, traffic_bins.bins_of(model.metadata), every_requests=10**9,
-            every_seconds=1e9, min_records=config.get("MONITOR_MIN_BIN_COUNT"),
-            emit=windows.append,
+            model.run_id, traffic_bins.bins_of(model.metadata, model.contract.names),
+            every_requests=10**9, every_seconds=1e9,
+            min_records=config.get("MONITOR_MIN_BIN_COUNT"),
+            emit=windows.append, contract=model.contract,
         )  # fmt: skip
         for record in traffic_records(False, seed=3):
             row = [record.get(name) for name in FEATURES]

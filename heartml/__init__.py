@@ -3,10 +3,11 @@
 Ground floor, read by every wing:
 
 - ``errors``: the exception family.
-- ``config``: every setting (store, paths, thresholds, run id, timeouts) from flag,
-  environment, project file or default, and the rule a run id follows.
+- ``config``: every setting (store, paths, thresholds, timeouts) from flag,
+  environment, project file or default.
 - ``contract``: the data contract's parts: a column's valid values and role, a
   marker's direction.
+- ``run_ids``: the rule a run id follows, this run's id, the commit it was built from.
 - ``project_file``: where the project file is, and its TOML read once.
 - ``project``: the project file (``project.toml``) read and checked: columns, label,
   slices, behaviour cases, model, the card's words.
@@ -28,7 +29,8 @@ Wings, each importing only the ground floor and the wings listed before it:
 - ``views``: everything rendered for people: Markdown, the run summary, the card page,
   the dashboard's tables and charts.
 
-The function ships the ground floor, ``store``, ``serving`` and the two ``ops`` modules its
-event consumers run (``.gcloudignore``); nothing in the package imports the dashboard,
-and only ``store`` imports google-cloud-storage.
+The function ships the ground floor but the project file's contents (``project``,
+``features``: it parses with its model file's own ``contract``), ``store``, ``serving`` and
+the two ``ops`` modules its event consumers run (``.gcloudignore``); nothing in the
+package imports the dashboard, and only ``store`` imports google-cloud-storage.
 """

@@ -12,11 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import os
-import re
-import secrets
-import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -176,6 +173,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("GITHUB_SERVER_URL", str, "https://github.com", "GitHub, for run links"),
         Setting("SLACK_WEBHOOK_URL", str, "", "incoming webhook for alerts", secret=True),
         Setting("PIPELINE_PROJECT", Path, None, "the project file (default: the root's)"),
+        # The workflows pass toJSON(vars): a threshold there is refused (the file holds it).
+        Setting("REPOSITORY_VARIABLES", str, "", "the repository's variables, as JSON"),
     )
 }
 
@@ -241,6 +240,44 @@ def file_value(name: str) -> Any:
     if SETTINGS[name].kind is Path:
         return project_file.beside(path, value)
     return SETTINGS[name].kind(value)
+
+
+def check_repository_variables() -> None:
+    """Refuse a threshold set as a repository variable: the project file holds every one.
+
+    A pull request and a deploy must judge alike; a variable that only one workflow
+    passed made them differ. An override for one run is a flag or a step's environment.
+    """
+    raw = os.environ.get("REPOSITORY_VARIABLES", "").strip()
+    try:
+        variables = json.loads(raw) if raw else {}
+    except ValueError:
+        raise ConfigError("REPOSITORY_VARIABLES is not the JSON of toJSON(vars)") from None
+    for key, name in FILE_KEYS.items():
+        if isinstance(variables, dict) and str(variables.get(name) or "").strip():
+            raise ConfigError(
+                f"{name} is set as a repository variable: thresholds live in the project file, "
+                f"so set {key} in project.toml and delete the variable"
+            )
+
+
+def overridden(args: argparse.Namespace | None, names: Any) -> dict[str, dict[str, Any]]:
+    """The settings among ``names`` this run takes from a flag or the environment, not the file.
+
+    Recorded in the version's metrics, so a version judged by other thresholds says so.
+    """
+    found = {}
+    for name in names:
+        flag = getattr(args, _dest(name), None) if args and SETTINGS[name].flag else None
+        raw = os.environ.get(name, "").strip()
+        if flag is not None or raw:
+            value = resolve(args, name)
+            found[name] = {
+                "value": str(value) if isinstance(value, Path) else value,
+                "from": "flag" if flag is not None else "environment",
+                "file": _SETTING_FILE_KEY.get(name),
+            }
+    return found
 
 
 def check_file_thresholds(document: dict[str, Any], file_name: str) -> None:
@@ -345,50 +382,3 @@ def store_timeout() -> float:
     if not 0 < value <= 3600:
         raise ConfigError(f"{STORE_TIMEOUT_ENV}={value} must be between 0 and 3600 seconds")
     return value
-
-
-# A run id names store files: letters, digits, '.', '_', '-', starting with a letter or digit,
-# so it can never climb out of the store ("../x") or name the pointer ("latest").
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-RESERVED_RUN_IDS = {"latest"}
-
-
-def check_run_id(run_id: object) -> str:
-    """Return ``run_id`` if it may name a version; raise ConfigError naming the rule if not."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
-        raise ConfigError(
-            f"run id {ascii(run_id)[:60]} must be 1-128 letters, digits, '.', '_' or '-' "
-            "and start with a letter or digit"
-        )
-    if run_id.lower() in RESERVED_RUN_IDS:
-        raise ConfigError(f"run id {run_id!r} is reserved: it names the promoted-version files")
-    return run_id
-
-
-def run_id(flag: str | None = None) -> str:
-    """Return this run's id, which names its archived model and metrics.
-
-    Order: the flag, ``$PIPELINE_RUN_ID``, GitHub's ``run_id-run_attempt`` (a re-run
-    of a workflow keeps its run id, so the attempt keeps archives apart), and last a
-    UTC timestamp with a random suffix for local runs.
-    """
-    value = flag or get(RUN_ID_ENV)
-    if not value and os.environ.get("GITHUB_RUN_ID"):
-        value = f"{os.environ['GITHUB_RUN_ID']}-{os.environ.get('GITHUB_RUN_ATTEMPT', '1')}"
-    if not value:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        value = f"local-{stamp}-{secrets.token_hex(3)}"
-    return check_run_id(value)
-
-
-def git_commit() -> str | None:
-    """Return the commit the code was built from, when it can be known."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None

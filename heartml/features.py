@@ -12,7 +12,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 from heartml import project
-from heartml.contract import Direction, FeatureSpec
+from heartml.contract import Contract, Direction, FeatureSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,12 +74,8 @@ def has_disease(target: Any) -> Any:
 
 
 def class_1_is_disease(coding: dict[str, Any]) -> bool:
-    """Tell which way a recorded label coding points; refuse one this code does not know."""
-    meaning = coding.get("class_1")
-    if meaning not in DIAGNOSES.values():
-        names = " or ".join(repr(name) for name in DIAGNOSES.values())
-        raise ValueError(f"its label coding is missing or unknown (class_1 must be {names})")
-    return meaning == DIAGNOSES[1]
+    """Tell which way a recorded label coding points; refuse one this project does not know."""
+    return CONTRACT.class_1_is_positive(coding)
 
 
 def label_coding_of(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +94,15 @@ def label_note(coding: dict[str, Any]) -> str:
 
 SPECS: dict[str, FeatureSpec] = {spec.name: spec for spec in PROJECT.columns}
 
+# What every model trained here is built for, recorded in its file (the function reads that).
+CONTRACT = Contract(
+    features=tuple(SPECS[name] for name in FEATURES),
+    label=LABEL,
+    positive=POSITIVE_VALUES,
+    answers=DIAGNOSES,
+    means=PROJECT.label.means,
+)
+
 # The features with a documented direction, for tests and the label check.
 DIRECTIONS: dict[str, Direction] = {
     name: spec.direction for name, spec in SPECS.items() if spec.direction is not None
@@ -107,8 +112,8 @@ DIRECTIONS: dict[str, Direction] = {
 def slice_masks(x: pd.DataFrame) -> dict[str, np.ndarray]:
     """Return each slice's name and a mask of the rows in it (rows with no value are in none).
 
-    A coded column gives one slice per named code ("sex female"); a numeric one gives
-    bands between its edges ("age under 45", "age 45-54", "age 65 and over").
+    A coded column gives one slice per named code ("<column> <name>"); a numeric one gives
+    bands between its edges ("<column> under 45", "<column> 45-54", "<column> 65 and over").
     """
     import numpy as np  # here: serving imports this module and never slices
 

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from heartml import project
+from heartml import config, project
 from heartml.errors import ConfigError, PipelineError
 from heartml.logs import OneLineFormatter
 
@@ -33,13 +33,14 @@ def annotation_text(exc: Exception) -> str:
 
 
 def check_project() -> None:
-    """Exit 2 with one line when the project file is missing or bad, before a step loads."""
+    """Exit 2 in one line on a bad project file or a threshold set as a repository variable."""
     try:
         project.current()
+        config.check_repository_variables()
     except ConfigError as exc:
-        print(f"error: the project file is not usable: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            print(f"::error title=project file::{annotation_text(exc)}", file=sys.stderr)
+            print(f"::error title=settings::{annotation_text(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

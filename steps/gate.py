@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             open_store(config.store_uri(args.store)),
             gate.GateParams.from_settings(args),
             run_folder.read_json(reports / run_folder.VALIDATION_REPORT),
+            config.overridden(args, gate.GateParams.settings().values()),
         )
         run_folder.save_card(out, card, card_page.render(card))
         run_folder.save_artifacts(out, model_bytes, metrics)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from heartml import config
+from heartml import config, run_ids
 from heartml.model import training
 from heartml.store import run_folder
 from steps._cli import run
@@ -32,9 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         model_bytes, metrics, evaluation = training.train_version(
             path,
-            run_id=config.run_id(args.run_id),
-            git_commit=config.git_commit(),
+            run_id=run_ids.run_id(args.run_id),
+            git_commit=run_ids.git_commit(),
             params=training.TrainParams.from_settings(args),
+            overrides=config.overridden(args, training.TrainParams.settings().values()),
         )
         run_folder.save_artifacts(out, model_bytes, metrics, evaluation)
         log.info(

@@ -97,8 +97,7 @@ def function_source_files() -> list[str]:
     """What the function's upload must hold: main.py, its requirements, what main.py reaches."""
     reached = modules_reached_from(REPO / "main.py")
     files = {_module_file(m).relative_to(REPO).as_posix() for m in reached}  # type: ignore[union-attr]
-    # project.toml: heartml.features reads the contract from it (for now, in the function too).
-    return sorted({"main.py", "requirements.txt", "project.toml", *files})
+    return sorted({"main.py", "requirements.txt", *files})
 
 
 class DelegatingStore:

@@ -30,6 +30,7 @@ from heartml.features import (
     DISEASE_VALUE,
     FEATURES,
     LABEL,
+    PROJECT,
     SPECS,
     has_disease,
 )
@@ -179,7 +180,7 @@ def validate(
             errors.append(
                 Finding("label", LABEL, f"only class {only} present; both 0 and 1 needed")
             )
-        elif labels.isin([0, 1]).all():
+        elif labels.isin([0, 1]).all() and PROJECT.label.check_directions:
             inverted = _inverted_label(numeric, labels)
             if inverted:
                 errors.append(inverted)

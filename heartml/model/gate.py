@@ -62,7 +62,7 @@ class GateParams(config.SettingsGroup):
     max_brier : float, default=0.25
         Ceiling on the Brier score: 0.25 is what always answering 0.5 scores.
     min_slice_roc_auc : float, default=0.70
-        Floor on ROC AUC in each slice (sex, age band) large enough to judge.
+        Floor on ROC AUC in each slice (the project file's [[slices]]) large enough to judge.
     min_slice_rows : int, default=30
         Fewest rows (of both classes) a slice needs to be judged; smaller ones are listed.
     """
@@ -291,6 +291,7 @@ def judge_trained(
     store: Store,
     params: GateParams | None = None,
     validation_report: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Judgement:
     """Judge the candidate ``steps.train`` left in ``artifacts_dir`` against the live model.
 
@@ -308,6 +309,8 @@ def judge_trained(
     val_x, val_y = read_evaluation(evaluation, str(artifacts_dir / run_folder.EVALUATION_FILE))
     verdict = evaluate(candidate, val_x, val_y, metrics["run_id"], store, params)
     metrics = {**metrics, "gate": verdict.to_dict()}
+    if overrides:  # the gate's settings this run took from a flag or the environment
+        metrics["overrides"] = {**metrics.get("overrides", {}), **overrides}
     if validation_report is not None:
         metrics["data_checks"] = data_checks_summary(validation_report)
     keys = registry.card_keys(metrics["run_id"])

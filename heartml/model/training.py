@@ -30,6 +30,7 @@ from heartml.data.dataset import check_trainable, evaluation_bytes, read_bytes, 
 from heartml.errors import ConfigError, DatasetError
 from heartml.features import (
     CATEGORICAL_FEATURES,
+    CONTRACT,
     COUNT_FEATURES,
     DIAGNOSES,
     FEATURES,
@@ -52,7 +53,7 @@ LINEAR_TOLERANCE = 1e-12
 PROBE_ROWS = 10_000
 
 # A category code that never occurs in the data: a missing category becomes "unknown"
-# (all one-hot columns zero) instead of posing as a real code such as cp=0.
+# (all one-hot columns zero) instead of posing as a real code such as 0.
 MISSING_CATEGORY = -1
 
 
@@ -317,7 +318,7 @@ def build_artifacts(
     trained_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     versions = runtime_versions()
     dataset = {"sha256": dataset_sha256, "rows": dataset_rows}
-    bins = traffic_bins.training_bins(result.train_x)
+    bins = traffic_bins.training_bins(result.train_x, CONTRACT)
     model_bytes = serialise_model(
         result.pipeline,
         {
@@ -326,6 +327,7 @@ def build_artifacts(
             "versions": versions,
             "dataset_sha256": dataset["sha256"],
             "features": list(FEATURES),
+            "contract": CONTRACT.to_record(),
             "label_coding": LABEL_CODING,
             "split": holdout.record(params.test_size),
             "feature_ranges": feature_ranges(result.train_x),
@@ -352,7 +354,12 @@ def build_artifacts(
 
 
 def train_version(
-    path: str | Path, *, run_id: str, git_commit: str | None, params: TrainParams
+    path: str | Path,
+    *,
+    run_id: str,
+    git_commit: str | None,
+    params: TrainParams,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[bytes, dict[str, Any], bytes]:
     """Train a version on a dataset file: model file, metrics, evaluation rows.
 
@@ -381,4 +388,6 @@ def train_version(
     evaluation = evaluation_bytes(result.val_x, result.val_y)
     metrics["evaluation"] = {"sha256": sha256_bytes(evaluation), "rows": len(result.val_x)}
     metrics["label_balance"] = {DIAGNOSES[1]: with_disease, DIAGNOSES[0]: rows - with_disease}
+    if overrides:  # settings this run took from a flag or the environment, not the file
+        metrics["overrides"] = overrides
     return model_bytes, metrics, evaluation

@@ -75,7 +75,8 @@ def check(
     except ObjectNotFound:
         raise ConfigError("no live model to compare the traffic with: run the pipeline") from None
     reference = traffic_bins.reference(
-        traffic_bins.bins_of(model.metadata), model.metadata.get("monitoring_answers")
+        traffic_bins.bins_of(model.metadata, model.contract.names),
+        model.metadata.get("monitoring_answers"),
     )
     merged = traffic_windows.merge(windows)
     live = merged.get(str(model.run_id))

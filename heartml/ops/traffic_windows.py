@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from heartml.config import RUN_ID_PATTERN
 from heartml.errors import ObjectExists, ObjectNotFound
 from heartml.features import FEATURES
+from heartml.run_ids import RUN_ID_PATTERN
 from heartml.serving import traffic_bins, traffic_monitor
 from heartml.store.backends import Store, parse_stored
 

@@ -1,6 +1,7 @@
 """The API's shapes: what a request may hold, how it is refused, how an answer looks.
 
-A record is read field by field against the data contract (``heartml.features``) and
+A record is read field by field against the served model's own contract (recorded in its
+file at training: ``heartml.contract``) and
 every problem is named by its field, never quoted; a batch is Vertex AI's
 ``{"instances": [...]}``. The function's answers and the server's own refusals
 (``heartml.serving.bounded_worker``) share ``error_body``. See openapi.yaml.
@@ -14,18 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heartml import config
+from heartml.contract import Contract
 from heartml.errors import RequestError
-from heartml.features import (
-    DIAGNOSES,
-    FEATURES,
-    SPECS,
-)
 from heartml.serving.served_model import LoadedModel
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_048_576  # 1 MiB: a full batch of 1,000 records is about 200 KB
 TOP_LEVEL_KEYS = {"instances", "parameters"}  # Vertex AI's request shape
-# Other servers' request shapes, refused with a pointer to ours rather than "age is required".
+# Other servers' request shapes, refused with a pointer to ours rather than "<feature> is required".
 FOREIGN_SHAPES = {
     "dataframe_records": "MLflow's",
     "dataframe_split": "MLflow's",
@@ -67,12 +64,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _record_problems(
-    body: Any, where: str, max_missing_share: float
+    body: Any, where: str, max_missing_share: float, contract: Contract
 ) -> tuple[list[float | None], list[tuple[str, str]]]:
-    """Check one patient record: its values in FEATURES order (None = missing), and problems.
+    """Check one record: its values in the model's feature order (None = missing), and problems.
 
     Each feature must be present, and a finite number within the plausible limits that
-    validation holds training data to (heartml.features.SPECS), or null (imputed, up to
+    validation held the training data to (the model's contract), or null (imputed, up to
     ``max_missing_share`` of the features). Unknown keys are refused, so that a misspelt
     feature is not silently imputed.
     """
@@ -81,7 +78,8 @@ def _record_problems(
         return [], [(where, f"expected a JSON object of features, got {_json_type(body)}")]
     problems: list[tuple[str, str]] = []
     values: list[float | None] = []
-    for name in FEATURES:
+    features, specs = contract.names, contract.specs
+    for name in features:
         value = body.get(name)
         values.append(None)
         if name not in body:
@@ -99,28 +97,28 @@ def _record_problems(
                 number = math.inf
             if not math.isfinite(number):
                 problems.append((f"{where}{name}", "must be a finite number"))
-            elif not SPECS[name].is_valid(number):
+            elif not specs[name].is_valid(number):
                 problems.append(
                     (
                         f"{where}{name}",
                         # The value itself is not quoted: errors are logged, values never.
-                        f"is not a plausible {SPECS[name].description}: "
-                        f"it must be {SPECS[name].limits()}",
+                        f"is not a plausible {specs[name].description}: "
+                        f"it must be {specs[name].limits()}",
                     )
                 )
             else:
                 values[-1] = number
-    for key in sorted(set(body) - set(FEATURES)):
-        close = [name for name in FEATURES if name == key.strip().lower()]
+    for key in sorted(set(body) - set(features)):
+        close = [name for name in features if name == key.strip().lower()]
         hint = f" (did you mean {close[0]}?)" if close else ""
         problems.append((f"{where}{key[:64]}", f"is not a feature of this model{hint}"))
     if not problems:
-        missing = [n for n, v in zip(FEATURES, values, strict=True) if SPECS[n].is_unknown(v)]
-        if len(missing) > max_missing_share * len(FEATURES):
+        missing = [n for n, v in zip(features, values, strict=True) if specs[n].is_unknown(v)]
+        if len(missing) > max_missing_share * len(features):
             problems.append(
                 (
                     f"{where}{missing[0]}",
-                    f"{len(missing)} of {len(FEATURES)} features are missing or unknown "
+                    f"{len(missing)} of {len(features)} features are missing or unknown "
                     f"({', '.join(missing)}); at most {max_missing_share:.0%} may be imputed",
                 )
             )
@@ -128,10 +126,10 @@ def _record_problems(
 
 
 def parse_record(
-    body: Any, where: str = "", max_missing_share: float = MAX_MISSING_SHARE
+    body: Any, contract: Contract, where: str = "", max_missing_share: float = MAX_MISSING_SHARE
 ) -> list[float | None]:
-    """Check one patient record; return its values in FEATURES order or raise every problem."""
-    values, problems = _record_problems(body, where, max_missing_share)
+    """Check one record; return its values in the model's feature order or raise every problem."""
+    values, problems = _record_problems(body, where, max_missing_share, contract)
     if problems:
         raise RequestError.from_problems(problems)
     return values
@@ -163,7 +161,10 @@ def parse_explain_query(value: str | None) -> bool:
 
 
 def parse_request(
-    body: Any, max_missing_share: float = MAX_MISSING_SHARE, explain: bool = False
+    body: Any,
+    contract: Contract,
+    max_missing_share: float = MAX_MISSING_SHARE,
+    explain: bool = False,
 ) -> ParsedRequest:
     """Read one record (the tutorial's shape) or ``{"instances": [...]}`` (Vertex AI's).
 
@@ -176,11 +177,12 @@ def parse_request(
                 raise RequestError(
                     key,
                     f"is {whose} request shape; use "
-                    '{"instances": [{"age": ..., ...}, ...]}, or send one record',
+                    f'{{"instances": [{{"{contract.names[0]}": ..., ...}}, ...]}}, '
+                    "or send one record",
                 )
     if not (isinstance(body, dict) and "instances" in body):
         return ParsedRequest(
-            [parse_record(body, "", max_missing_share)], batch=False, explain=explain
+            [parse_record(body, contract, "", max_missing_share)], batch=False, explain=explain
         )
     problems = [
         (key[:64], "is not allowed beside instances") for key in sorted(set(body) - TOP_LEVEL_KEYS)
@@ -203,7 +205,7 @@ def parse_request(
         raise RequestError.from_problems(problems)
     records = []
     for i, record in enumerate(instances):
-        values, found = _record_problems(record, f"instances[{i}].", max_missing_share)
+        values, found = _record_problems(record, f"instances[{i}].", max_missing_share, contract)
         records.append(values)
         problems.extend(found)
     if problems:
@@ -226,13 +228,18 @@ def predict(model: LoadedModel, request: ParsedRequest) -> dict[str, Any]:
     for a single record its prediction's fields are repeated at top level, as the
     tutorial's clients read them.
     """
+    contract = model.contract
     predictions = [
         {
             # As predict(): a tie at 0.5 goes to class 0.
-            "diagnosis": DIAGNOSES[int(p > 0.5)],
+            "diagnosis": contract.answers[int(p > 0.5)],
             "probability": p,
             "out_of_range": model.out_of_range(row),
-            "imputed": [n for n, v in zip(FEATURES, row, strict=True) if SPECS[n].is_unknown(v)],
+            "imputed": [
+                n
+                for n, v in zip(contract.names, row, strict=True)
+                if contract.specs[n].is_unknown(v)
+            ],
         }
         for p, row in zip(model.probabilities(request.records), request.records, strict=True)
     ]

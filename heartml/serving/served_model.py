@@ -33,13 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from heartml.contract import Contract
 from heartml.errors import ModelLoadError, ObjectNotFound, RequestError
-from heartml.features import (
-    FEATURES,
-    LABEL_CODING,
-    SPECS,
-    class_1_is_disease,
-)
 from heartml.serving import traffic_bins
 from heartml.serving.fast_path import LinearScorer
 from heartml.store import registry
@@ -91,10 +86,12 @@ class LoadedModel:
 
     metadata: dict[str, Any]
     pipeline_bytes: bytes
+    # What the model was built for, from its own file: the columns it reads, its words.
+    contract: Contract
     scorer: LinearScorer | None = None
     source: str = ""
     metrics: dict[str, Any] | None = field(default=None)
-    label_coding: dict[str, Any] = field(default_factory=lambda: dict(LABEL_CODING))
+    label_coding: dict[str, Any] = field(default_factory=dict)
     # True only when the file's sha256 matched a reference held outside the store.
     verified: bool = False
     sha256: str = ""
@@ -103,7 +100,7 @@ class LoadedModel:
 
     @cached_property
     def _inverted(self) -> bool:
-        return not class_1_is_disease(self.label_coding)
+        return not self.contract.class_1_is_positive(self.label_coding)
 
     @property
     def run_id(self) -> str | None:
@@ -149,7 +146,7 @@ class LoadedModel:
         if self.scorer is None:
             columns = self.pipeline.predict_proba(frame)
         else:
-            p = self.scorer.many(frame[list(FEATURES)].to_numpy(dtype=float))
+            p = self.scorer.many(frame[list(self.contract.names)].to_numpy(dtype=float))
             columns = np.column_stack([1.0 - p, p])
         return columns[:, ::-1] if self._inverted else columns
 
@@ -158,7 +155,7 @@ class LoadedModel:
         if self.scorer is None:
             import pandas as pd
 
-            frame = pd.DataFrame(rows, columns=list(FEATURES), dtype=float)
+            frame = pd.DataFrame(rows, columns=list(self.contract.names), dtype=float)
             return self.predict_proba(frame)[:, 1].tolist()
         if len(rows) == 1:
             p = self.scorer.one(rows[0])
@@ -185,9 +182,9 @@ class LoadedModel:
                 "feature": name,
                 "value": value,
                 "contribution": sign * share,
-                "imputed": SPECS[name].is_unknown(value),
+                "imputed": self.contract.specs[name].is_unknown(value),
             }
-            for name, value, share in zip(FEATURES, row, shares, strict=True)
+            for name, value, share in zip(self.contract.names, row, shares, strict=True)
         ]
         contributions.sort(key=lambda c: -abs(c["contribution"]))
         return {"baseline": sign * self.scorer.baseline, "contributions": contributions}
@@ -196,7 +193,7 @@ class LoadedModel:
         """Name the features whose value lies outside what the model saw in training."""
         ranges = self.metadata.get("feature_ranges") or {}
         flagged = []
-        for name, value in zip(FEATURES, row, strict=True):
+        for name, value in zip(self.contract.names, row, strict=True):
             seen = ranges.get(name)
             if value is None or seen is None:
                 continue
@@ -221,14 +218,18 @@ def model_from_bytes(data: bytes, source: str, *, verified: bool) -> LoadedModel
     file = ModelFile.read(data, source)
     metadata, coding = file.metadata, file.label_coding
     try:
-        class_1_is_disease(coding if isinstance(coding, dict) else {})
+        if "contract" in metadata:
+            contract = Contract.from_record(metadata["contract"])
+        else:  # written before files recorded their contract
+            contract = Contract.legacy(metadata, file.linear)
+        contract.class_1_is_positive(coding if isinstance(coding, dict) else {})
     except ValueError as exc:
         raise ModelLoadError(f"refusing {source}: {exc}") from None
     if "monitoring_bins" in metadata:
-        problem = traffic_bins.bins_problem(metadata["monitoring_bins"])
+        problem = traffic_bins.bins_problem(metadata["monitoring_bins"], contract.names)
     else:  # an older version's bins are built from its ranges
         try:
-            traffic_bins.bins_from_ranges(metadata.get("feature_ranges") or {})
+            traffic_bins.bins_from_ranges(metadata.get("feature_ranges") or {}, contract.names)
             problem = None
         except (TypeError, ValueError, AttributeError, OverflowError):
             problem = "feature_ranges are malformed"
@@ -244,14 +245,22 @@ def model_from_bytes(data: bytes, source: str, *, verified: bool) -> LoadedModel
     model = LoadedModel(
         metadata=metadata,
         pipeline_bytes=file.pipeline,
+        contract=contract,
         source=source,
         label_coding=coding,
         verified=verified,
         sha256=sha256_bytes(data),
     )
     if file.linear:
+        parts = [file.linear.get(part) for part in ("numeric", "coded")]
+        if not all(isinstance(p, dict) for p in parts) or {*parts[0], *parts[1]} != {
+            *contract.names
+        }:
+            raise ModelLoadError(
+                f"refusing {source}: its fast path's features are not its contract's"
+            )
         try:
-            model.scorer = LinearScorer(file.linear, list(FEATURES))
+            model.scorer = LinearScorer(file.linear, list(contract.names))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"refusing {source}: malformed linear parameters: {exc}") from None
     else:

@@ -131,7 +131,8 @@ def _monitor_for(model: served_model.LoadedModel | None) -> traffic_monitor.Moni
         return None
     return traffic_monitor.Monitor(
         model.run_id,
-        bins_of(model.metadata),
+        bins_of(model.metadata, model.contract.names),
+        contract=model.contract,
         every_requests=config.get("MONITOR_EVERY_REQUESTS"),
         every_seconds=config.get("MONITOR_EVERY_SECONDS"),
         min_records=config.get("MONITOR_MIN_BIN_COUNT"),
@@ -219,7 +220,8 @@ class PredictionService:
             headers["Retry-After"] = str(self.retry_in())
         error = body.get("error") if status >= 400 else None
         method = request.method if request.method in HTTP_METHODS else "other"
-        summary = f"{method} {status}" + (_loggable(error) if error else "")
+        features = model.contract.names if model else ()
+        summary = f"{method} {status}" + (_loggable(error, features) if error else "")
         latency = time.perf_counter() - started
         logs.log_request(
             summary, method, status, latency, request.content_length,
@@ -314,16 +316,20 @@ class PredictionService:
             return *_error("body", f"is not valid JSON{where}", 400), None
         try:
             explain = api.parse_explain_query(request.args.get("explain"))
-            parsed = api.parse_request(body, self.settings.max_missing_share, explain)
+            parsed = api.parse_request(
+                body, model.contract, self.settings.max_missing_share, explain
+            )
             return api.predict(model, parsed), 200, parsed
         except RequestError as exc:
             return *_error(exc.field, exc.problem, exc.status, exc.problems), None
 
 
-def _loggable(error: dict[str, Any]) -> str:
+def _loggable(error: dict[str, Any], features: tuple[str, ...]) -> str:
     """An error as its log line shows it: a caller's own key is counted, never written."""
-    field = traffic_monitor.known_field(error["field"]) and error["field"]
-    unknown = sum(traffic_monitor.known_field(p["field"]) is None for p in error["problems"])
+    field = traffic_monitor.known_field(error["field"], features) and error["field"]
+    unknown = sum(
+        traffic_monitor.known_field(p["field"], features) is None for p in error["problems"]
+    )
     counted = f" ({unknown} unknown field{'s' * (unknown != 1)})" if unknown else ""
     return f" {field or 'an unknown field'}: {error['message']}{counted}"
 

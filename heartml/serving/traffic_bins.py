@@ -9,9 +9,10 @@ rebuilt from its feature ranges.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
-from heartml.features import FEATURES, SPECS
+from heartml.contract import Contract
 
 # The bins every window counts beside a feature's own.
 MISSING, IMPUTED, OUT_OF_RANGE = "missing", "imputed", "out_of_range"
@@ -19,7 +20,7 @@ QUANTILE_BINS = 10
 PROBABILITY_BINS = 10
 
 
-def training_bins(train_x: Any) -> dict[str, dict[str, Any]]:
+def training_bins(train_x: Any, contract: Contract) -> dict[str, dict[str, Any]]:
     """Each feature's bins from the training rows: codes, or interior decile edges and range.
 
     Computed at training and kept in the model file (``metadata["monitoring_bins"]``),
@@ -28,10 +29,10 @@ def training_bins(train_x: Any) -> dict[str, dict[str, Any]]:
     import numpy as np  # here: training calls this, serving only reads the result
 
     bins: dict[str, dict[str, Any]] = {}
-    for name in FEATURES:
+    for spec in contract.features:
+        name = spec.name
         column = train_x[name].to_numpy(dtype=float)
         values = column[~np.isnan(column)]
-        spec = SPECS[name]
         if spec.codes is not None:
             codes = sorted(float(v) for v in np.unique(values))
             if spec.unknown_code is not None:
@@ -44,11 +45,11 @@ def training_bins(train_x: Any) -> dict[str, dict[str, Any]]:
                 "min": float(values.min()),
                 "max": float(values.max()),
             }
-        bins[name]["training_counts"] = _reference_counts(name, bins[name], column)
+        bins[name]["training_counts"] = _reference_counts(bins[name], column, spec.unknown_code)
     return bins
 
 
-def _reference_counts(name: str, spec: dict[str, Any], column: Any) -> dict[str, int]:
+def _reference_counts(spec: dict[str, Any], column: Any, unknown: int | None) -> dict[str, int]:
     """The training rows counted on the very bins the function counts live traffic on.
 
     Vectorised twin of ``Monitor._binner`` (a test holds the two equal), so a million
@@ -59,7 +60,6 @@ def _reference_counts(name: str, spec: dict[str, Any], column: Any) -> dict[str,
     missing = np.isnan(column)
     counts = {MISSING: int(missing.sum())}
     values = column[~missing]
-    unknown = SPECS[name].unknown_code
     if "codes" in spec:
         imputed = values == unknown if unknown is not None else np.zeros(len(values), bool)
         counts[IMPUTED] = int(imputed.sum())
@@ -102,10 +102,10 @@ def reference(bins: dict[str, dict[str, Any]], answers: dict[str, Any] | None) -
     }
 
 
-def bins_from_ranges(ranges: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def bins_from_ranges(ranges: dict[str, Any], names: Collection[str]) -> dict[str, dict[str, Any]]:
     """Bins for a version trained before ``monitoring_bins``: ten equal steps of its range."""
     bins: dict[str, dict[str, Any]] = {}
-    for name in FEATURES:
+    for name in names:
         seen = ranges.get(name) or {}
         if "codes" in seen:
             bins[name] = {"codes": [float(c) for c in seen["codes"]]}
@@ -119,7 +119,7 @@ def bins_from_ranges(ranges: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return bins
 
 
-def bins_problem(bins: Any) -> str | None:
+def bins_problem(bins: Any, names: Collection[str]) -> str | None:
     """What makes a model file's ``monitoring_bins`` unusable, or None when it is sound.
 
     A model file is store content: its bins are read by the function and the monitor,
@@ -128,7 +128,7 @@ def bins_problem(bins: Any) -> str | None:
     if not isinstance(bins, dict):
         return "monitoring_bins is not an object"
     for name, spec in bins.items():
-        if name not in SPECS or not isinstance(spec, dict):
+        if name not in names or not isinstance(spec, dict):
             return "monitoring_bins names something that is not a feature"
         points = spec.get("codes", spec.get("edges"))
         numbers = isinstance(points, list) and all(
@@ -147,12 +147,13 @@ def bins_problem(bins: Any) -> str | None:
     return None
 
 
-def bins_of(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def bins_of(metadata: dict[str, Any], names: Collection[str]) -> dict[str, dict[str, Any]]:
     """A model file's bins: its training bins, or, for an older version, ones from its ranges.
 
     The function bins live traffic and the monitor reads it back with this same answer.
     """
-    return metadata.get("monitoring_bins") or bins_from_ranges(metadata.get("feature_ranges") or {})
+    ranges = metadata.get("feature_ranges") or {}
+    return metadata.get("monitoring_bins") or bins_from_ranges(ranges, names)
 
 
 def bin_names(spec: dict[str, Any]) -> list[str]:

@@ -30,11 +30,11 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from heartml.features import FEATURES, SPECS
+from heartml.contract import Contract
 from heartml.serving.traffic_bins import IMPUTED, MISSING, OUT_OF_RANGE, PROBABILITY_BINS
 
 FORMAT = "heartml-monitoring/2"
@@ -46,24 +46,26 @@ FORMATS = (FORMAT, FORMAT_V1)
 LOCAL_REVISION = "local"
 # Upper edges of the latency histogram, milliseconds; the last bin is everything slower.
 LATENCY_EDGES_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-# Error fields that may be counted or logged by name; anything else (an unknown key is the
-# caller's own text) is "other".
+# Error fields that may be counted or logged by name, beside the served model's features;
+# anything else (an unknown key is the caller's own text) is "other".
 KNOWN_ERROR_FIELDS = frozenset(
-    {*FEATURES, "body", "instances", "parameters", "parameters.explain", "explain",
+    {"body", "instances", "parameters", "parameters.explain", "explain",
      "Content-Type", "method", "path", "model", "record", "predictions"}
 )  # fmt: skip
 _BATCH_PREFIX = re.compile(r"^instances\[\d+\]\.")
 
 
-def known_field(field: str | None) -> str | None:
+def known_field(field: str | None, features: Collection[str] = ()) -> str | None:
     """The request field an error names, if it is one of ours; None for a caller's own key.
 
-    ``instances[3].age`` is ``age``: the window counts per feature, not per position.
+    Ours are the protocol's fields and ``features``, the served model's.
+
+    ``instances[3].<feature>`` is ``<feature>``: the window counts per feature, not per position.
     """
     if field is None:
         return None
     name = _BATCH_PREFIX.sub("", field, count=1)
-    return name if name in KNOWN_ERROR_FIELDS else None
+    return name if name in KNOWN_ERROR_FIELDS or name in features else None
 
 
 def revision() -> str:
@@ -84,6 +86,7 @@ class Monitor:
         run_id: str | None,
         bins: dict[str, dict[str, Any]],
         *,
+        contract: Contract,
         every_requests: int,
         every_seconds: float,
         min_records: int,
@@ -99,8 +102,12 @@ class Monitor:
         self._emit = emit or write_line
         self._clock = clock
         self._lock = threading.Lock()
-        # Per feature (in FEATURES order): how to bin a value, read once here.
-        self._binners = [self._binner(name, bins.get(name) or {}) for name in FEATURES]
+        # Per feature (in the served model's order): how to bin a value, read once here.
+        self._names = contract.names
+        self._known = frozenset(contract.names)
+        self._binners = [
+            self._binner(spec.unknown_code, bins.get(spec.name) or {}) for spec in contract.features
+        ]
         self._new_process()
         # main.py makes the monitor in gunicorn's master, which forks the worker that
         # serves: the worker is another instance, with its own id and an empty window.
@@ -115,8 +122,7 @@ class Monitor:
         self._reset()
 
     @staticmethod
-    def _binner(name: str, spec: dict[str, Any]) -> Callable[[float], str]:
-        unknown = SPECS[name].unknown_code
+    def _binner(unknown: int | None, spec: dict[str, Any]) -> Callable[[float], str]:
         if "codes" in spec:
             known = {float(c): f"{float(c):g}" for c in spec["codes"]}
             return lambda v: IMPUTED if v == unknown else known.get(v, OUT_OF_RANGE)
@@ -130,7 +136,7 @@ class Monitor:
     def _reset(self) -> None:
         self._started_wall = datetime.now(UTC)
         self._started = self._clock()
-        self._features: list[dict[str, int]] = [{} for _ in FEATURES]
+        self._features: list[dict[str, int]] = [{} for _ in self._names]
         self._pairs = list(zip(self._features, self._binners, strict=True))
         self._probability = [0] * PROBABILITY_BINS
         self._latency = [0] * (len(LATENCY_EDGES_MS) + 1)
@@ -154,7 +160,7 @@ class Monitor:
             self._latency[bisect.bisect_left(LATENCY_EDGES_MS, latency_ms)] += 1
             if status >= 400:
                 kind = "5xx" if status >= 500 else "4xx"
-                name = known_field(error_field) or "other"
+                name = known_field(error_field, self._known) or "other"
                 self._errors[kind][name] = self._errors[kind].get(name, 0) + 1
             if records:
                 self._records += len(records)
@@ -212,7 +218,7 @@ class Monitor:
                     **latency_quantiles(self._latency),
                 },
                 probability=self._probability,
-                features=dict(zip(FEATURES, self._features, strict=True)),
+                features=dict(zip(self._names, self._features, strict=True)),
             )
         self._reset()
         return window

@@ -15,12 +15,13 @@ import json
 import pickle
 from typing import Any, NamedTuple
 
+from heartml.contract import LEGACY_ANSWERS
 from heartml.errors import IntegrityError, ModelLoadError
 
 # The pipeline is an inner pickle beside plain linear parameters, so a server can load the
 # file without importing scikit-learn (see heartml/serving/fast_path.py). Version 3 adds the label
 # coding (which way the classifier's class 1 points); version 2 files, written before it,
-# are still served, read with features.LEGACY_LABEL_CODING.
+# are still served: their class 1 is the legacy contract's negative answer.
 MODEL_FORMAT = "heartml-model/3"
 LEGACY_MODEL_FORMAT = "heartml-model/2"
 
@@ -87,12 +88,13 @@ class ModelFile(NamedTuple):
 
     @property
     def label_coding(self) -> Any:
-        """The recorded label coding; files of the legacy format predate it (see features)."""
-        if self.format == LEGACY_MODEL_FORMAT:
-            # Imported here: the steps that only move files never load the feature set.
-            from heartml.features import LEGACY_LABEL_CODING
+        """The recorded label coding; files of the legacy format predate it.
 
-            return LEGACY_LABEL_CODING
+        They were fitted on the label as it is, so their class 1 is the legacy contract's
+        class 0 ("clear"): the served model turns their answers round.
+        """
+        if self.format == LEGACY_MODEL_FORMAT:
+            return {"class_1": LEGACY_ANSWERS[0]}
         return self.metadata.get("label_coding")
 
 

@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from heartml.config import check_run_id
 from heartml.errors import (
     ConfigError,
     ObjectExists,
@@ -37,6 +36,7 @@ from heartml.errors import (
     PipelineError,
     RollbackError,
 )
+from heartml.run_ids import check_run_id
 from heartml.store.backends import Store, parse_stored
 from heartml.store.model_file import check_integrity, metrics_json, metrics_problem, sha256_bytes
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heartml import config
+from heartml import config, run_ids
 from heartml.errors import ConfigError
 from tests.helpers import REPO
 
@@ -52,12 +52,12 @@ def test_store_uri_prefers_flag_then_environment(monkeypatch, flag, env, expecte
 )
 def test_run_id_sources_in_order(monkeypatch, flag, env, expected) -> None:
     _set_env(monkeypatch, env)
-    assert config.run_id(flag) == expected
+    assert run_ids.run_id(flag) == expected
 
 
 def test_local_run_ids_are_unique_and_timestamped(monkeypatch) -> None:
     _set_env(monkeypatch, {})
-    first, second = config.run_id(), config.run_id()
+    first, second = run_ids.run_id(), run_ids.run_id()
     assert re.fullmatch(r"local-\d{8}T\d{6}Z-[0-9a-f]{6}", first)
     assert first != second
 
@@ -66,7 +66,7 @@ def test_local_run_ids_are_unique_and_timestamped(monkeypatch) -> None:
 def test_run_ids_that_would_break_a_key_are_refused(monkeypatch, bad) -> None:
     _set_env(monkeypatch, {"PIPELINE_RUN_ID": bad})
     with pytest.raises(ConfigError, match="run id"):
-        config.run_id()
+        run_ids.run_id()
 
 
 @pytest.mark.parametrize(("raw", "ok"), [("5", True), ("0.5", True), ("0", False), ("soon", False)])

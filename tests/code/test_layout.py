@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, modules_reached_from
 
 PACKAGE = REPO / "heartml"
 # The order heartml/__init__.py gives: a wing imports the ground floor and the wings before it.
@@ -112,6 +112,13 @@ def test_the_package_never_imports_the_entry_points() -> None:
         for module, path in MODULES.items()
     }
     assert {m: names for m, names in outward.items() if names} == {}
+
+
+def test_the_function_reaches_neither_the_project_file_nor_the_steps_contract() -> None:
+    """It parses with its model file's own contract, so no project.toml needs to ship."""
+    reached = modules_reached_from(REPO / "main.py")
+    assert {"heartml.features", "heartml.project"} & reached == set()
+    assert "heartml.contract" in reached
 
 
 def test_only_the_store_wing_imports_google_cloud_storage() -> None:

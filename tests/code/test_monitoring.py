@@ -9,7 +9,7 @@ import re
 import pytest
 
 from heartml.data.dataset import read_dataset
-from heartml.features import FEATURES
+from heartml.features import CONTRACT, FEATURES
 from heartml.serving import traffic_bins, traffic_monitor
 from tests.helpers import DATASET, SAMPLE_RECORD
 
@@ -18,7 +18,7 @@ RECORD = [float(SAMPLE_RECORD[name]) for name in FEATURES]
 
 @pytest.fixture(scope="module")
 def bins() -> dict:
-    return traffic_bins.training_bins(read_dataset(DATASET)[list(FEATURES)].astype(float))
+    return traffic_bins.training_bins(read_dataset(DATASET)[list(FEATURES)].astype(float), CONTRACT)
 
 
 class Clock:
@@ -35,7 +35,7 @@ def _monitor(bins, every_requests=1000, every_seconds=300.0, clock=None, min_rec
     windows: list[dict] = []
     monitor = traffic_monitor.Monitor(
         "run-1", bins, every_requests=every_requests, every_seconds=every_seconds,
-        min_records=min_records, emit=windows.append, clock=clock or Clock(),
+        min_records=min_records, emit=windows.append, clock=clock or Clock(), contract=CONTRACT,
     )  # fmt: skip
     return monitor, windows
 
@@ -94,7 +94,7 @@ def test_errors_are_counted_by_field_and_a_callers_key_is_not_repeated(bins) -> 
 
 def test_a_version_without_training_bins_is_binned_over_its_range() -> None:
     ranges = {"chol": {"min": 100.0, "max": 200.0}, "sex": {"codes": [0.0, 1.0]}}
-    bins = traffic_bins.bins_from_ranges(ranges)
+    bins = traffic_bins.bins_from_ranges(ranges, CONTRACT.names)
     assert bins["chol"]["edges"] == pytest.approx([110, 120, 130, 140, 150, 160, 170, 180, 190])
     assert bins["sex"] == {"codes": [0.0, 1.0]}
     assert bins["age"]["edges"] == []  # nothing known: one bin, never out of range
@@ -110,7 +110,7 @@ def test_training_counts_are_the_monitors_own_binning_of_the_training_rows(bins)
     """The reference is counted vectorised at training; the function counts row by row."""
     frame = read_dataset(DATASET)[list(FEATURES)].astype(float)
     frame.loc[frame.index[:7], "chol"] = None  # missing values are counted too
-    bins = traffic_bins.training_bins(frame)
+    bins = traffic_bins.training_bins(frame, CONTRACT)
     monitor, _ = _monitor(bins)
     rows = [[None if v != v else float(v) for v in row] for row in frame.to_numpy()]
     monitor.record(200, 0.001, records=rows, probabilities=[0.5] * len(rows))

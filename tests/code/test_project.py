@@ -162,6 +162,66 @@ def test_a_step_given_a_bad_file_exits_with_one_line_before_it_loads(tmp_path) -
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "error: the project file is not usable: project.toml: gate.max_brier = True must be "
-        "a number"
+        "error: project.toml: gate.max_brier = True must be a number"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "refusal"),
+    [
+        ({"GCS_BUCKET": "b", "MONITOR_DISPATCH": "true"}, None),  # infrastructure is fine
+        ({"GATE_MIN_ROC_AUC": ""}, None),  # an empty variable sets nothing
+        ({"GATE_MIN_ROC_AUC": "0.9"}, "GATE_MIN_ROC_AUC is set as a repository variable"),
+        ({"VALIDATE_FAIL_ON_DRIFT": "true"}, "set validation.fail_on_drift in project.toml"),
+    ],
+)
+def test_a_threshold_set_as_a_repository_variable_is_refused_naming_the_files_key(
+    monkeypatch, variables, refusal
+) -> None:
+    import json
+
+    monkeypatch.setenv("REPOSITORY_VARIABLES", json.dumps(variables))
+    if refusal is None:
+        config.check_repository_variables()
+        return
+    with pytest.raises(ConfigError, match=refusal):
+        config.check_repository_variables()
+
+
+def test_an_override_for_one_run_is_recorded_in_the_versions_metrics(tmp_path, monkeypatch) -> None:
+    import json
+
+    from steps import train
+    from tests.helpers import DATASET
+
+    monkeypatch.delenv("TRAIN_SEED", raising=False)
+    monkeypatch.setenv("TRAIN_TEST_SIZE", "0.25")
+    assert train.main(["--path", str(DATASET), "--out", str(tmp_path), "--seed", "7"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["overrides"] == {
+        "TRAIN_SEED": {"value": 7, "from": "flag", "file": "training.seed"},
+        "TRAIN_TEST_SIZE": {"value": 0.25, "from": "environment", "file": "training.test_size"},
+    }
+    assert metrics["params"]["seed"] == 7 and metrics["params"]["test_size"] == 0.25
+    monkeypatch.delenv("TRAIN_TEST_SIZE")
+    assert train.main(["--path", str(DATASET), "--out", str(tmp_path / "plain")]) == 0
+    assert "overrides" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())
+
+
+def test_the_label_direction_check_can_be_switched_off_in_the_file(tmp_path) -> None:
+    """An export coded the other way is refused; with the check off it is not judged."""
+    from tests.cases import GOOD
+
+    inverted = tmp_path / "inverted.csv"
+    GOOD.assign(target=1 - GOOD["target"]).to_csv(inverted, index=False)
+    off = _variant(tmp_path, "check_directions = true", "check_directions = false")
+    outcomes = {}
+    for name, path in (("on", SHIPPED), ("off", off)):
+        result = subprocess.run(
+            [sys.executable, "-m", "steps.validate", "--path", str(inverted),
+             "--store", str(tmp_path / "empty-store"), "--reports", str(tmp_path / name)],
+            cwd=REPO, env={**os.environ, project_file.PROJECT_ENV: str(path)},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        outcomes[name] = (result.returncode, "looks inverted" in result.stderr)
+    assert outcomes == {"on": (1, True), "off": (0, False)}

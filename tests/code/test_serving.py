@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from heartml.data.dataset import read_dataset
 from heartml.errors import ModelLoadError, RequestError
-from heartml.features import FEATURES, LABEL_CODING, SPECS
+from heartml.features import CONTRACT, FEATURES, LABEL_CODING, SPECS
 from heartml.model import training
 from heartml.serving import api, fast_path, served_model
 from heartml.store.model_file import MODEL_FORMAT
@@ -32,12 +32,12 @@ def model(trained_artifacts) -> served_model.LoadedModel:
 
 
 def test_a_complete_record_parses_to_floats_in_feature_order() -> None:
-    values = api.parse_record(SAMPLE_RECORD)
+    values = api.parse_record(SAMPLE_RECORD, CONTRACT)
     assert values == [float(SAMPLE_RECORD[name]) for name in FEATURES]
 
 
 def test_null_is_accepted_because_the_pipeline_imputes_it() -> None:
-    values = api.parse_record({**SAMPLE_RECORD, "chol": None})
+    values = api.parse_record({**SAMPLE_RECORD, "chol": None}, CONTRACT)
     assert values[FEATURES.index("chol")] is None
 
 
@@ -67,7 +67,7 @@ def test_null_is_accepted_because_the_pipeline_imputes_it() -> None:
 )  # fmt: skip
 def test_bad_requests_name_the_field_and_the_problem(body, field, problem) -> None:
     with pytest.raises(RequestError) as caught:
-        api.parse_request(body)
+        api.parse_request(body, CONTRACT)
     assert caught.value.field == field
     assert problem in caught.value.problem
     assert caught.value.status == 400
@@ -75,14 +75,14 @@ def test_bad_requests_name_the_field_and_the_problem(body, field, problem) -> No
 
 def test_a_batch_over_the_limit_is_refused() -> None:
     with pytest.raises(RequestError) as caught:
-        api.parse_request({"instances": [SAMPLE_RECORD] * (api.MAX_BATCH + 1)})
+        api.parse_request({"instances": [SAMPLE_RECORD] * (api.MAX_BATCH + 1)}, CONTRACT)
     assert (caught.value.field, caught.value.status) == ("instances", 400)
     assert "1001 records; at most 1000" in caught.value.problem
 
 
 def test_batch_and_single_answers_share_one_shape(model) -> None:
-    single = api.predict(model, api.parse_request(SAMPLE_RECORD))
-    batch = api.predict(model, api.parse_request({"instances": [SAMPLE_RECORD] * 3}))
+    single = api.predict(model, api.parse_request(SAMPLE_RECORD, CONTRACT))
+    batch = api.predict(model, api.parse_request({"instances": [SAMPLE_RECORD] * 3}, CONTRACT))
     envelope = {"predictions", "run_id", "trained_at"}
     prediction = {"diagnosis", "probability", "out_of_range", "imputed"}
     assert set(batch) == envelope and set(single) == envelope | prediction
@@ -94,10 +94,10 @@ def test_batch_and_single_answers_share_one_shape(model) -> None:
 def test_plausible_values_outside_training_are_answered_and_flagged(model) -> None:
     # Within the clinical limits validation uses, beyond what this model was trained on.
     odd = {**SAMPLE_RECORD, "chol": 700, "age": 18}
-    answer = api.predict(model, api.parse_request(odd))
+    answer = api.predict(model, api.parse_request(odd, CONTRACT))
     assert answer["out_of_range"] == ["age", "chol"]
     assert 0 <= answer["probability"] <= 1
-    assert api.predict(model, api.parse_request(SAMPLE_RECORD))["out_of_range"] == []
+    assert api.predict(model, api.parse_request(SAMPLE_RECORD, CONTRACT))["out_of_range"] == []
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_plausible_values_outside_training_are_answered_and_flagged(model) -> No
 )  # fmt: skip
 def test_impossible_values_are_refused_naming_the_field_and_the_limit(field, value, limit) -> None:
     with pytest.raises(RequestError) as caught:
-        api.parse_request({**SAMPLE_RECORD, field: value})
+        api.parse_request({**SAMPLE_RECORD, field: value}, CONTRACT)
     assert caught.value.field == field
     assert limit in caught.value.problem and SPECS[field].description in caught.value.problem
 
@@ -120,31 +120,35 @@ def test_the_limits_are_the_ones_validation_holds_training_data_to() -> None:
 
 
 def test_imputed_features_are_listed_and_too_many_are_refused(model) -> None:
-    answer = api.predict(model, api.parse_request({**SAMPLE_RECORD, "chol": None, "ca": 4}))
+    answer = api.predict(
+        model, api.parse_request({**SAMPLE_RECORD, "chol": None, "ca": 4}, CONTRACT)
+    )
     assert answer["imputed"] == ["chol", "ca"]  # null, and ca's "unknown" code
     three = {**SAMPLE_RECORD, "chol": None, "thal": None, "oldpeak": None}
-    assert api.predict(model, api.parse_request(three))["imputed"] == [
+    assert api.predict(model, api.parse_request(three, CONTRACT))["imputed"] == [
         "chol",
         "oldpeak",
         "thal",
     ]
     with pytest.raises(RequestError) as caught:
-        api.parse_request({name: None for name in FEATURES})
+        api.parse_request({name: None for name in FEATURES}, CONTRACT)
     assert caught.value.field == "age"
     assert "13 of 13 features are missing or unknown" in caught.value.problem
     assert "at most 25% may be imputed" in caught.value.problem
     # The share is the caller's setting (SERVE_MAX_MISSING_SHARE).
-    api.parse_request({**three, "age": None}, max_missing_share=0.5)
+    api.parse_request({**three, "age": None}, CONTRACT, max_missing_share=0.5)
 
 
 def test_every_problem_is_reported_at_once_led_by_the_first() -> None:
     with pytest.raises(RequestError) as caught:
-        api.parse_request({"age": 63})
+        api.parse_request({"age": 63}, CONTRACT)
     missing = [f for f in FEATURES if f != "age"]
     assert caught.value.field == missing[0]
     assert [field for field, _ in caught.value.problems] == missing
     with pytest.raises(RequestError) as caught:
-        api.parse_request({**{k: v for k, v in SAMPLE_RECORD.items() if k != "age"}, "Age": 63})
+        api.parse_request(
+            {**{k: v for k, v in SAMPLE_RECORD.items() if k != "age"}, "Age": 63}, CONTRACT
+        )
     assert caught.value.problems == [
         ("age", "is required (a number, or null if unknown)"),
         ("Age", "is not a feature of this model (did you mean age?)"),
@@ -153,7 +157,7 @@ def test_every_problem_is_reported_at_once_led_by_the_first() -> None:
 
 def test_a_batch_of_bad_records_lists_its_problems_up_to_a_bound() -> None:
     with pytest.raises(RequestError) as caught:
-        api.parse_request({"instances": [{"age": 1000}] * 10})
+        api.parse_request({"instances": [{"age": 1000}] * 10}, CONTRACT)
     problems = caught.value.problems
     assert len(problems) == api.MAX_PROBLEMS
     assert problems[0][0] == "instances[0].age" and "between 1 and 120" in problems[0][1]
@@ -163,16 +167,16 @@ def test_a_batch_of_bad_records_lists_its_problems_up_to_a_bound() -> None:
 @pytest.mark.parametrize("shape", ["dataframe_records", "dataframe_split", "inputs"])
 def test_other_servers_request_shapes_are_pointed_to_instances(shape) -> None:
     with pytest.raises(RequestError) as caught:
-        api.parse_request({shape: [SAMPLE_RECORD]})
+        api.parse_request({shape: [SAMPLE_RECORD]}, CONTRACT)
     assert caught.value.field == shape
     assert "request shape" in caught.value.problem and '"instances"' in caught.value.problem
 
 
 def test_unused_parameters_are_answered_with_a_note(model) -> None:
     body = {"instances": [SAMPLE_RECORD], "parameters": {"threshold": 0.3}}
-    answer = api.predict(model, api.parse_request(body))
+    answer = api.predict(model, api.parse_request(body, CONTRACT))
     assert answer["notes"] == ["parameters.threshold is not used: the only parameter is explain"]
-    assert "notes" not in api.predict(model, api.parse_request(SAMPLE_RECORD))
+    assert "notes" not in api.predict(model, api.parse_request(SAMPLE_RECORD, CONTRACT))
 
 
 def _rows_with_holes() -> np.ndarray:
@@ -208,6 +212,7 @@ def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -
         "run_id": "forest",
         "versions": training.runtime_versions(),
         "label_coding": LABEL_CODING,
+        "contract": CONTRACT.to_record(),
     }
     loaded = served_model.model_from_bytes(
         training.serialise_model(forest, metadata, None), "forest", verified=True
@@ -217,7 +222,7 @@ def test_a_model_the_fast_path_does_not_understand_is_served_by_its_pipeline() -
     expected = forest.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
     assert np.allclose(loaded.probabilities(rows.tolist()), expected, rtol=0, atol=1e-12)
     with pytest.raises(RequestError) as caught:
-        api.predict(loaded, api.parse_request(SAMPLE_RECORD, explain=True))
+        api.predict(loaded, api.parse_request(SAMPLE_RECORD, CONTRACT, explain=True))
     assert (caught.value.field, caught.value.status) == ("explain", 400)
     assert "not available for this model" in caught.value.problem
 
@@ -231,9 +236,11 @@ def _explained(model, rows: np.ndarray, *, batch: bool) -> list[dict]:
     if batch:
         body = {"instances": [dict(zip(FEATURES, r, strict=True)) for r in records[:1000]]}
         body["parameters"] = {"explain": True}
-        return api.predict(model, api.parse_request(body, 1.0))["predictions"]
+        return api.predict(model, api.parse_request(body, CONTRACT, 1.0))["predictions"]
     return [
-        api.predict(model, api.parse_request(dict(zip(FEATURES, r, strict=True)), 1.0, True))
+        api.predict(
+            model, api.parse_request(dict(zip(FEATURES, r, strict=True)), CONTRACT, 1.0, True)
+        )
         for r in records
     ]
 
@@ -280,13 +287,13 @@ def test_a_pre_fix_model_explains_the_log_odds_of_heart_disease() -> None:
 def test_a_contribution_points_the_way_the_feature_moves_the_risk(model) -> None:
     # Exercise-induced angina goes with heart disease in the data (features.DIRECTIONS).
     with_angina = {**SAMPLE_RECORD, "exang": 1}
-    answer = api.predict(model, api.parse_request(with_angina, explain=True))
+    answer = api.predict(model, api.parse_request(with_angina, CONTRACT, explain=True))
     exang = next(c for c in answer["explanation"]["contributions"] if c["feature"] == "exang")
     assert exang["contribution"] > 0 and exang["value"] == 1
 
 
 def test_unexplained_answers_carry_no_explanation(model) -> None:
-    answer = api.predict(model, api.parse_request({"instances": [SAMPLE_RECORD]}))
+    answer = api.predict(model, api.parse_request({"instances": [SAMPLE_RECORD]}, CONTRACT))
     assert "explanation" not in answer["predictions"][0]
 
 
@@ -303,7 +310,9 @@ def test_a_malformed_explain_is_refused_by_name() -> None:
         api.parse_explain_query("please")
     assert caught.value.field == "explain"
     with pytest.raises(RequestError) as caught:
-        api.parse_request({"instances": [SAMPLE_RECORD], "parameters": {"explain": "yes"}})
+        api.parse_request(
+            {"instances": [SAMPLE_RECORD], "parameters": {"explain": "yes"}}, CONTRACT
+        )
     assert caught.value.field == "parameters.explain"
 
 
@@ -375,7 +384,8 @@ def test_a_counts_unknown_code_is_answered_as_a_missing_value(model) -> None:
     missing = {**SAMPLE_RECORD, "ca": None}
     three = {**SAMPLE_RECORD, "ca": 3}
     fast = [
-        api.predict(model, api.parse_request(r))["probability"] for r in (unknown, missing, three)
+        api.predict(model, api.parse_request(r, CONTRACT))["probability"]
+        for r in (unknown, missing, three)
     ]
     frame = pd.DataFrame([unknown, missing, three], dtype=float)
     pipeline = model.pipeline.predict_proba(frame)[:, 1]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from heartml.features import FEATURES
+from heartml.features import CONTRACT, FEATURES
 from heartml.ops import traffic_windows
 from heartml.serving import traffic_monitor
 from heartml.store.backends import open_store
@@ -213,7 +213,7 @@ def test_identical_windows_of_one_instance_are_two_entries(tmp_path) -> None:
     record = [1.0] * len(FEATURES)
     monitor = traffic_monitor.Monitor(
         "v1", {}, every_requests=1, every_seconds=1e9, min_records=1,
-        emit=lambda window: lines.append(traffic_monitor.log_line(window)),
+        emit=lambda window: lines.append(traffic_monitor.log_line(window)), contract=CONTRACT,
     )  # fmt: skip
     for _ in range(3):
         monitor.record(200, 0.001, records=[record], probabilities=[0.4])

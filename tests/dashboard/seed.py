@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from heartml.features import FEATURES, LABEL_CODING
+from heartml.features import CONTRACT, FEATURES, LABEL_CODING
 from heartml.ops import traffic_windows
 from heartml.serving import traffic_bins, traffic_monitor
 from heartml.store import registry
@@ -74,13 +74,13 @@ def seed_traffic(
     dashboard reads them through the same reader as the bucket's. A day of fewer than
     ``min_records`` records is a count-only window, as an instance stopped early writes.
     """
-    bins = traffic_bins.bins_of(model.metadata)
+    bins = traffic_bins.bins_of(model.metadata, model.contract.names)
     lines = []
     for day, records in days.items():
         monitor = traffic_monitor.Monitor(
             run_id or model.run_id, bins, every_requests=10**9, every_seconds=1e9,
             min_records=min_records,
-            emit=lambda window: None,
+            emit=lambda window: None, contract=CONTRACT,
         )  # fmt: skip
         rows = [[record.get(name) for name in FEATURES] for record in records]
         monitor.record(200, 0.002, records=rows, probabilities=model.probabilities(rows))

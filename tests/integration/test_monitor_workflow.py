@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from heartml.features import FEATURES
+from heartml.features import CONTRACT, FEATURES
 from heartml.ops import traffic_windows
 from heartml.serving import traffic_monitor
 from heartml.serving.served_model import load_trained
@@ -40,7 +40,7 @@ def test_the_run_step_writes_the_report_to_the_job_summary(trained_artifacts, tm
     windows: list[dict] = []
     monitor = traffic_monitor.Monitor(
         model.run_id, model.metadata["monitoring_bins"], every_requests=10**6,
-        every_seconds=10**6, min_records=10, emit=windows.append,
+        every_seconds=10**6, min_records=10, emit=windows.append, contract=CONTRACT,
     )  # fmt: skip
     rows = GOOD[list(FEATURES)].sample(n=250, replace=True, random_state=3).to_numpy().tolist()
     monitor.record(200, 0.002, records=rows, probabilities=[0.3] * len(rows))

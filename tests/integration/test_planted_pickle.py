@@ -22,7 +22,7 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from heartml.features import LABEL_CODING
+from heartml.features import CONTRACT, LABEL_CODING
 from heartml.ops import traffic_windows
 from heartml.serving import traffic_monitor
 from heartml.serving.served_model import installed_sklearn
@@ -64,6 +64,7 @@ def forged_model_file(marker: Path) -> bytes:
             "run_id": FORGED_RUN,
             "versions": {"scikit-learn": installed_sklearn()},
             "label_coding": dict(LABEL_CODING),
+            "contract": CONTRACT.to_record(),
         },
         "linear": None,  # so a reader that wants predictions must unpickle the pipeline
         "pipeline": planted_pickle(marker),

@@ -82,6 +82,7 @@ class Context:
 VALUES: dict[str, Callable[[Context], str]] = {
     "github.run_id": lambda c: c.run_id,
     "github.run_attempt": lambda c: "1",
+    "toJSON(vars)": lambda c: json.dumps(c.variables),
     "inputs.rollback_to": lambda c: c.inputs.get("rollback_to", ""),
     "inputs.rollback_previous": lambda c: c.inputs.get("rollback_previous", "false"),
     "steps.gate.outcome == 'success' && steps.upload.outcome == 'success'": lambda c: str(
@@ -304,10 +305,18 @@ def test_a_first_run_trains_gates_publishes_deploys_the_pin_and_proves_it(first_
 
 
 def test_a_worse_candidate_is_archived_but_never_deployed(bucket_after_first_run, cloud) -> None:
+    """The floor is raised in the project file, as a pull request would raise it."""
     checkout, prefix = bucket_after_first_run
     store = open_store(f"gs://{BUCKET}/{prefix}")
     live = store.read_bytes("models/latest.joblib")
-    run = run_workflow(checkout, _context(prefix, "4243", GATE_MIN_ROC_AUC="0.99"), cloud)
+    project_file = checkout / "project.toml"
+    shipped = project_file.read_text()
+    assert "min_roc_auc = 0.80\n" in shipped
+    project_file.write_text(shipped.replace("min_roc_auc = 0.80\n", "min_roc_auc = 0.99\n"))
+    try:
+        run = run_workflow(checkout, _context(prefix, "4243"), cloud)
+    finally:
+        project_file.write_text(shipped)
 
     assert run.context.outcomes["gate"] == "failure"
     assert "held back: roc_auc" in run.stderr["gate"]
@@ -319,6 +328,26 @@ def test_a_worse_candidate_is_archived_but_never_deployed(bucket_after_first_run
     assert held["gate"]["champion"]["run_id"] == "4242-1"
     assert "**Gate: held back.**" in run.summary
     assert f"roc_auc {held['roc_auc']:.4f} < floor 0.99" in read(run.summary)
+
+
+def test_a_threshold_set_as_a_repository_variable_stops_the_run_naming_its_file_key(
+    bucket_after_first_run, cloud
+) -> None:
+    checkout, prefix = bucket_after_first_run
+    store = open_store(f"gs://{BUCKET}/{prefix}")
+    keys_before = store.list_keys("models/")
+    run = run_workflow(checkout, _context(prefix, "4250", GATE_MIN_ROC_AUC="0.99"), cloud)
+
+    assert run.context.outcomes["download"] == "failure"
+    assert run.stderr["download"].splitlines() == [
+        "error: GATE_MIN_ROC_AUC is set as a repository "
+        "variable: thresholds live in the project file, so set gate.min_roc_auc in "
+        "project.toml and delete the variable"
+    ]
+    for step in ("validate", "train", "gate", "upload"):
+        assert run.context.outcomes[step] == "skipped"
+    assert not run.deploy_reached
+    assert store.list_keys("models/") == keys_before
 
 
 def test_a_bad_dataset_stops_before_training(bucket_after_first_run, cloud) -> None:

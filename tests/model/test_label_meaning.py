@@ -15,6 +15,7 @@ import pytest
 
 from heartml.data.dataset import read_dataset
 from heartml.features import (
+    CONTRACT,
     DATASET_COLUMNS,
     DIAGNOSES,
     DIRECTIONS,
@@ -76,7 +77,7 @@ def served_models(current, frame) -> dict[str, served_model.LoadedModel]:
 
 
 def _answer(model: served_model.LoadedModel, record: dict) -> dict:
-    return api.predict(model, api.parse_request(record))
+    return api.predict(model, api.parse_request(record, CONTRACT))
 
 
 def test_the_four_uci_records_are_these_rows_and_their_diagnosis_is_the_label_read_right() -> None:
