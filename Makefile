@@ -9,8 +9,8 @@ WORKFLOWS := .github/workflows/*.yml
 
 PORT ?= 8080
 
-.PHONY: setup local retrain serve publish history rollback dashboard test lint lint-workflows \
-	bench clean
+.PHONY: setup local retrain serve publish history rollback dashboard api-docs test lint \
+	lint-workflows bench clean
 
 setup: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ rollback: setup
 # The model's history in a browser.
 dashboard: setup
 	$(BIN)/streamlit run dashboard/app.py --browser.gatherUsageStats false
+
+# openapi.yaml and datasets/sample_request.json, written from project.toml (after editing it).
+api-docs: setup
+	$(BIN)/python -m steps.api_docs
 
 test: lint
 	$(BIN)/python -m pytest

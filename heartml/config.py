@@ -175,6 +175,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("PIPELINE_PROJECT", Path, None, "the project file (default: the root's)"),
         # The workflows pass toJSON(vars): a threshold there is refused (the file holds it).
         Setting("REPOSITORY_VARIABLES", str, "", "the repository's variables, as JSON"),
+        Setting(
+            "API_DOCS_CHECK", bool, False, "only check the API documents are current", "--check"
+        ),
     )
 }
 

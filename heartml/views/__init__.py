@@ -7,4 +7,6 @@
 - ``archive_view``: the archive's versions shaped for the dashboard.
 - ``traffic_report``: the monitor's report: its summary line and Markdown page.
 - ``traffic_view``: the traffic windows shaped for the dashboard.
+- ``api_docs``: ``openapi.yaml`` and the sample request, written from the project file
+  (through ``openapi_template.yaml``).
 """

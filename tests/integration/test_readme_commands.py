@@ -138,7 +138,10 @@ def test_the_everyday_commands_work_in_order_and_touch_no_tracked_file(tmp_path)
         (w["run_id"], w["records"], bool(w.get("count_only"))) for w in windows
     ) == sorted([(first, 1, True), (second, 10, False)])
 
-    # 7. The dashboard, in Chromium.
+    # 7. The API's documents, written from project.toml: the same bytes as the checkout's.
+    assert "the API documents follow the project file" in make("api-docs").stderr
+
+    # 8. The dashboard, in Chromium.
     from playwright.sync_api import sync_playwright
 
     ran.append("make dashboard")
