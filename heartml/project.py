@@ -31,7 +31,7 @@ _KEYS = {
     "direction": {"sign", "over", "evidence"},
     "slice": {"column", "names", "edges"},
     "model": {"estimator", "params"},
-    "case": {"name", "answer", "record", "line", "evidence"},
+    "behaviour case": {"name", "answer", "record", "line", "evidence"},
 }
 
 
@@ -163,6 +163,21 @@ class _Where:
             raise self.error(key, value, "must be a list of non-empty text")
         return tuple(value)
 
+    def tables(self, raw: Any, section: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """A ``[[section]]`` list's tables, each with its key (``section[i]``), keys checked."""
+        if not isinstance(raw, list):
+            raise self.error(section, raw, f"must be a list of tables ([[{section}]])")
+        found = []
+        for i, item in enumerate(raw):
+            key = f"{section}[{i}]"
+            if not isinstance(item, dict):
+                raise self.error(key, item, "must be a table")
+            for name in item:
+                if name not in _KEYS[kind]:
+                    raise self.error(f"{key}.{name}", "", f"is not a key of a {kind}")
+            found.append((key, item))
+        return found
+
     def number(self, value: Any, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise self.error(key, value, "must be a number")
@@ -178,13 +193,7 @@ def _columns(where: _Where, raw: Any) -> list[FeatureSpec]:
     if not isinstance(raw, list) or not raw:
         raise where.error("columns", "", "must list the dataset's columns ([[columns]])")
     columns: list[FeatureSpec] = []
-    for i, item in enumerate(raw):
-        key = f"columns[{i}]"
-        if not isinstance(item, dict):
-            raise where.error(key, item, "must be a table")
-        for name in item:
-            if name not in _KEYS["column"]:
-                raise where.error(f"{key}.{name}", "", "is not a key of a column")
+    for key, item in where.tables(raw, "columns", "column"):
         name = where.text(item, f"{key}.name")
         if any(c.name == name for c in columns):
             raise where.error(f"{key}.name", name, "names a column already declared")
@@ -285,16 +294,8 @@ def _label(where: _Where, raw: dict[str, Any], columns: dict[str, FeatureSpec]) 
 
 
 def _slices(where: _Where, raw: Any, features: dict[str, FeatureSpec]) -> tuple[Slice, ...]:
-    if not isinstance(raw, list):
-        raise where.error("slices", raw, "must be a list of tables ([[slices]])")
     slices = []
-    for i, item in enumerate(raw):
-        key = f"slices[{i}]"
-        if not isinstance(item, dict):
-            raise where.error(key, item, "must be a table")
-        for name in item:
-            if name not in _KEYS["slice"]:
-                raise where.error(f"{key}.{name}", "", "is not a key of a slice")
+    for key, item in where.tables(raw, "slices", "slice"):
         column = where.text(item, f"{key}.column")
         if column not in features:
             raise where.error(f"{key}.column", column, "names no feature")
@@ -325,17 +326,9 @@ def _slices(where: _Where, raw: Any, features: dict[str, FeatureSpec]) -> tuple[
 
 
 def _cases(where: _Where, raw: Any, features: list[FeatureSpec], label: Label) -> tuple[Case, ...]:
-    if not isinstance(raw, list):
-        raise where.error("behaviour_cases", raw, "must be a list of tables ([[behaviour_cases]])")
     specs = {spec.name: spec for spec in features}
     cases = []
-    for i, item in enumerate(raw):
-        key = f"behaviour_cases[{i}]"
-        if not isinstance(item, dict):
-            raise where.error(key, item, "must be a table")
-        for name in item:
-            if name not in _KEYS["case"]:
-                raise where.error(f"{key}.{name}", "", "is not a key of a behaviour case")
+    for key, item in where.tables(raw, "behaviour_cases", "behaviour case"):
         name = where.text(item, f"{key}.name")
         answer = item.get("answer")
         if answer not in (label.positive_answer, label.negative_answer):
