@@ -134,6 +134,7 @@ def main() -> None:
 
     from benchmarks.bench_pipeline import _describe, checkout
     from heartml.data.dataset import read_dataset
+    from heartml.features import FEATURES
     from heartml.model import training
     from heartml.serving import served_model
     from heartml.store import registry
@@ -227,7 +228,7 @@ def main() -> None:
             print(f"round {number} c={connections:<2} req/s: {shown}; {ratios}")
 
     ours = next(s for s in servers if s.name == "main.py")
-    rows = json.loads(frame[list(served_model.FEATURES)].to_json(orient="records"))
+    rows = json.loads(frame[list(FEATURES)].to_json(orient="records"))
     batch_ms = []
     for _ in range(20):
         started = time.perf_counter()
