@@ -193,9 +193,10 @@ def validate(
         message = f"{report.duplicates} duplicate row(s), {share:.1%} of the rows"
         if share > params.max_duplicate_share:
             message += (
-                f", more than the {params.max_duplicate_share:.1%} allowed: repeated rows land "
-                "on both sides of the split and inflate the scores (a resampled or doubled "
-                "export?)"
+                f", more than the {params.max_duplicate_share:.1%} allowed: copies of a row "
+                "fall on the same side of the content-hash split, so none leaks into the "
+                "evaluation, but each counts again there, weighing one record several times "
+                "and narrowing the intervals the gate judges by (a resampled or doubled export?)"
             )
             errors.append(Finding("duplicates", None, message))
         else:

@@ -8,6 +8,8 @@ import pytest
 from heartml.data import validation
 from heartml.data.dataset import read_dataset
 from heartml.errors import DatasetError
+from heartml.features import FEATURES
+from heartml.model import holdout
 from tests.cases import BROKEN, GOOD, with_values
 from tests.helpers import DATASET
 
@@ -101,6 +103,16 @@ def test_a_doubled_export_is_blocked_by_its_duplicate_share() -> None:
     assert not doubled.passed
     [finding] = [f for f in doubled.errors if f.check == "duplicates"]
     assert "304 duplicate row(s), 50.2% of the rows, more than the 5.0% allowed" in finding.message
+    # The reason given is the true one under the content-hash split (issue 28): copies never
+    # straddle it, they count twice among the evaluation rows.
+    assert "same side of the content-hash split" in finding.message
+    assert "narrowing the intervals" in finding.message
+    assert "both sides of the split" not in finding.message
+    twice = pd.concat([frame, frame], ignore_index=True)[list(FEATURES)].astype(float)
+    train_rows, evaluation_rows = holdout.ordered_parts(twice, 0.2)
+    hashes = holdout.row_hashes(twice)
+    assert not set(hashes[train_rows]) & set(hashes[evaluation_rows])
+    assert len(evaluation_rows) > len(set(hashes[evaluation_rows]))  # a copy counts again
     # The limit is the user's (VALIDATE_MAX_DUPLICATE_SHARE).
     allowed = ValidationParams(max_duplicate_share=0.6)
     assert validate(pd.concat([frame, frame]), allowed).passed  # its index repeats: no matter
