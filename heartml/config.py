@@ -271,7 +271,7 @@ def overridden(args: argparse.Namespace | None, names: Any) -> dict[str, dict[st
     """
     found = {}
     for name in names:
-        flag = getattr(args, _dest(name), None) if args and SETTINGS[name].flag else None
+        flag = _flag_value(args, name)
         raw = os.environ.get(name, "").strip()
         if flag is not None or raw:
             value = resolve(args, name)
@@ -336,8 +336,13 @@ def add_flag(parser: argparse.ArgumentParser, name: str, *aliases: str, **kwargs
 
 def resolve(args: argparse.Namespace, name: str) -> Any:
     """Return the flag's value when given, else the environment's, else the default."""
-    value = getattr(args, _dest(name), None) if args and SETTINGS[name].flag else None
+    value = _flag_value(args, name)
     return get(name) if value is None else value
+
+
+def _flag_value(args: argparse.Namespace | None, name: str) -> Any:
+    """Setting ``name``'s flag as given on the command line; None when not given."""
+    return getattr(args, _dest(name), None) if args and SETTINGS[name].flag else None
 
 
 def setting(name: str) -> Any:

@@ -30,7 +30,7 @@ FOREIGN_SHAPES = {
 }
 # A record with more of its features missing (null, or an "unknown" code) than this share
 # is refused: its answer would be mostly the training data's medians, not the patient.
-MAX_MISSING_SHARE = config.SETTINGS["SERVE_MAX_MISSING_SHARE"].default  # 3 of 13 features
+MAX_MISSING_SHARE = config.SETTINGS["SERVE_MAX_MISSING_SHARE"].default  # a share of the features
 MAX_PROBLEMS = 50  # listed in one error; a batch of 1,000 bad records says how many more
 
 

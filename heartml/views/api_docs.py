@@ -16,6 +16,7 @@ from typing import Any
 
 from heartml.contract import FeatureSpec
 from heartml.features import CONTRACT, PROJECT, SPECS
+from heartml.serving.api import MAX_MISSING_SHARE
 
 TEMPLATE = Path(__file__).with_name("openapi_template.yaml")
 OPENAPI_FILE = "openapi.yaml"
@@ -24,7 +25,6 @@ GENERATED = (
     "# Generated from project.toml by `make api-docs` (python -m steps.api_docs): edit the\n"
     "# project file or heartml/views/openapi_template.yaml, then regenerate; never this file."
 )
-MISSING_SHARE = 0.25  # SERVE_MAX_MISSING_SHARE's default, as the function applies it
 
 
 def sample_record() -> dict[str, float | int]:
@@ -54,7 +54,7 @@ def openapi() -> str:
         "answers": _answers(),
         "intended_use": _paragraphs(),
         "example": _example(),
-        "missing_allowed": str(math.floor(MISSING_SHARE * len(features))),
+        "missing_allowed": str(math.floor(MAX_MISSING_SHARE * len(features))),
         "feature_count": str(len(features)),
         "unknown_codes": f" ({', '.join(unknown)} is unknown)" if unknown else "",
         "imputed_codes": f" (or an unknown code: {', '.join(unknown)})" if unknown else "",
